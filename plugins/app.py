@@ -1,0 +1,66 @@
+"""The plugin's FastAPI app factory: API routers, pages and authenticated docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from airgenome import __version__
+from airgenome.plugins.deps import authenticated_user
+from airgenome.plugins.routers import health
+
+URL_PREFIX = "/airgenome"
+
+
+def _routers() -> list[APIRouter]:
+    # Imported here so that building the plugin class stays cheap for Airflow.
+    from airgenome.plugins.pages import home
+
+    return [health.router, home.router]
+
+
+def create_app() -> FastAPI:
+    # Docs are re-added below behind authentication: FastAPI's own docs routes bypass
+    # app-level dependencies.
+    app = FastAPI(
+        title="airgenome",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(authenticated_user)],
+    )
+    for router in _routers():
+        app.include_router(router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="airgenome API")
+
+    @app.api_route(
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    def not_found(path: str) -> JSONResponse:
+        # Registered last: unknown paths still demand a signed-in user (401 before 404).
+        return JSONResponse({"detail": f"no such airgenome resource: /{path}"}, status_code=404)
+
+    return app
+
+
+def route_table(app: FastAPI) -> list[dict[str, Any]]:
+    """Every (path, methods) the app serves — used by the auth test that walks them all."""
+    table = []
+    for route in app.routes:
+        methods = sorted(getattr(route, "methods", None) or [])
+        table.append({"path": getattr(route, "path", ""), "methods": methods})
+    return table

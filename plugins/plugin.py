@@ -1,0 +1,37 @@
+"""The Airflow plugin, registered through the ``airflow.plugins`` entry point only."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airgenome.plugins.app import URL_PREFIX, create_app
+
+
+class AirgenomePlugin(AirflowPlugin):
+    name = "airgenome"
+    fastapi_apps = [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "airgenome"},
+    ]
+    external_views = [
+        {
+            "name": "Models",
+            "href": f"{URL_PREFIX}/models",
+            "destination": "nav",
+            "category": "airgenome",
+            "url_route": "airgenome-models",
+        },
+        {
+            "name": "Evaluations",
+            "href": f"{URL_PREFIX}/evaluations",
+            "destination": "nav",
+            "category": "airgenome",
+            "url_route": "airgenome-evaluations",
+        },
+        {
+            "name": "Sequences",
+            "href": f"{URL_PREFIX}/sequences",
+            "destination": "nav",
+            "category": "airgenome",
+            "url_route": "airgenome-sequences",
+        },
+    ]
