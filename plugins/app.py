@@ -9,6 +9,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from airgenome import __version__
+from airgenome.errors import AirgenomeError
 from airgenome.plugins.deps import authenticated_user
 from airgenome.plugins.routers import health
 
@@ -35,6 +36,10 @@ def create_app() -> FastAPI:
     )
     for router in _routers():
         app.include_router(router)
+
+    @app.exception_handler(AirgenomeError)
+    async def airgenome_error(request: Request, error: AirgenomeError) -> JSONResponse:
+        return JSONResponse(error.to_dict(), status_code=error.status_code)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> JSONResponse:

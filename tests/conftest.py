@@ -5,11 +5,34 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Airflow reads its settings when first imported (at collection), so the in-process
+# Airflow used by unit tests gets its own throwaway home and SQLite metadata right here.
+_TEST_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airgenome-test-airflow-"))
+_PASSWORDS = _TEST_AIRFLOW_HOME / "passwords.json"
+_PASSWORDS.write_text(json.dumps({"admin": "admin-pw", "viewer": "viewer-pw"}))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_TEST_AIRFLOW_HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_TEST_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_PASSWORDS),
+        "AIRFLOW__API_AUTH__JWT_SECRET": "airgenome-test-secret-" + "x" * 64,
+    }
+)
 
 
 def free_port() -> int:
@@ -59,3 +82,43 @@ def live_stack(session_home: Path) -> Iterator[LiveStack]:
         yield LiveStack(url=state.url, home=session_home, token=admin_token(stack))
     finally:
         stack.down()
+
+
+@dataclass
+class PluginClient:
+    """The plugin app in-process, behind Airflow's real SimpleAuthManager and real JWTs."""
+
+    client: object  # fastapi.testclient.TestClient
+    tokens: dict[str, str]
+
+    def headers(self, user: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata() -> Path:
+    """Migrate the throwaway Airflow metadata DB once (auth checks revoked tokens in it)."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ),
+    )
+    return _TEST_AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def plugin_client(airflow_metadata: Path, session_home: Path) -> Iterator[PluginClient]:
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    from airgenome.plugins.app import create_app
+
+    manager = init_auth_manager()
+    tokens = {
+        name: manager.generate_jwt(SimpleAuthManagerUser(username=name, role=name))
+        for name in ("admin", "viewer")
+    }
+    with TestClient(create_app(), base_url="http://testserver/airgenome", root_path="/airgenome") as client:
+        yield PluginClient(client=client, tokens=tokens)
