@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
-
 from airgenome import __version__
 from airgenome.errors import AirgenomeError
 from airgenome.plugins.deps import authenticated_user
 from airgenome.plugins.routers import health
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 URL_PREFIX = "/airgenome"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
-
 from airgenome.plugins.app import URL_PREFIX, create_app
 
 

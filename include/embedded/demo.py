@@ -25,5 +25,5 @@ def run_demo(stack: EmbeddedStack, token: str) -> int:
         client.close()
     print(f"demo run {outcome}: {state.url}/dags/{DEMO_DAG_ID}/runs/{run_id}")
     print(f"airgenome pages:  {state.url}/airgenome/")
-    print(f"stop everything:  airgenome down")
+    print("stop everything:  airgenome down")
     return 0 if outcome == "success" else 1

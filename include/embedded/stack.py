@@ -211,7 +211,7 @@ class EmbeddedStack:
         if state is None:
             return []
         running = [name for name, pid in state.pids.items() if _alive(pid)]
-        for name, pid in state.pids.items():
+        for pid in state.pids.values():
             self._signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and any(

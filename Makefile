@@ -1,0 +1,56 @@
+# The two commands: `make demo` and `make test`. Both bootstrap .venv from uv.lock first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.airgenome-synced
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+
+.PHONY: help install system-packages demo test lint bench down clean
+
+help:
+	@echo "make demo   - install, start embedded Airflow, run the demo pipeline, print where to look"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make lint   - ruff, mypy, import-linter"
+	@echo "make bench  - benchmarks (printed ratios against in-run anchors)"
+	@echo "make down   - stop the embedded Airflow"
+
+# Debian packages the suite needs: graphviz (dtreeviz's `dot`) and chromium (page tests).
+system-packages:
+	@missing=""; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo ">> installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# uv comes from PyPI when absent; the venv is synced exactly to the committed uv.lock.
+$(STAMP): uv.lock pyproject.toml
+	@command -v uv >/dev/null || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --all-extras --python python3.11
+	@touch $(STAMP)
+
+install: system-packages $(STAMP)
+
+demo: install
+	$(VENV)/bin/airgenome demo
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: install
+	$(PY) tests/bench/run_all.py
+
+down:
+	$(VENV)/bin/airgenome down
+
+clean: down
+	rm -rf .airgenome

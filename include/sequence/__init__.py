@@ -1,0 +1,1 @@
+"""Genome-compatible JSON sequences: spec -> validation -> plan -> Airflow DAG."""
