@@ -17,9 +17,26 @@ URL_PREFIX = "/airgenome"
 
 def _routers() -> list[APIRouter]:
     # Imported here so that building the plugin class stays cheap for Airflow.
+    from airgenome.plugins.pages import evaluations as evaluations_page
     from airgenome.plugins.pages import home
+    from airgenome.plugins.pages import models as models_page
+    from airgenome.plugins.pages import sequences as sequences_page
+    from airgenome.plugins.routers import evaluations, genome_compat, models, sequences
+    from airgenome.plugins.routers import explain, visualizations
 
-    return [health.router, home.router]
+    return [
+        health.router,
+        home.router,
+        sequences.router,
+        genome_compat.router,
+        sequences_page.router,
+        evaluations.router,
+        evaluations_page.router,
+        explain.router,
+        visualizations.router,
+        models.router,
+        models_page.router,
+    ]
 
 
 def create_app() -> FastAPI:

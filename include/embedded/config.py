@@ -126,6 +126,9 @@ def airflow_env(paths: EmbeddedPaths, port: int, gpu_slots: int | None = None) -
             "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            # A deleted sequence's DAG is marked stale within seconds, not minutes.
+            "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "10",
             "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"airgenome\..*",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from airgenome.embedded import http
 from airgenome.embedded.config import DEFAULT_PORT, EmbeddedPaths, airflow_env
+from airgenome.embedded.pools import PoolError, ensure_gpu_pool, gpu_slots
 
 COMPONENTS: dict[str, list[str]] = {
     "api-server": ["api-server", "--host", "127.0.0.1"],
@@ -103,8 +104,8 @@ class EmbeddedStack:
         tmp.write_text(json.dumps(asdict(state), indent=2))
         os.replace(tmp, self.paths.state_file)
 
-    def env(self, port: int) -> dict[str, str]:
-        return airflow_env(self.paths, port)
+    def env(self, port: int, gpu_slots: int | None = None) -> dict[str, str]:
+        return airflow_env(self.paths, port, gpu_slots=gpu_slots)
 
     # -- status ------------------------------------------------------------------------
     def status(self) -> dict[str, object]:
@@ -142,7 +143,9 @@ class EmbeddedStack:
         port = validate_port(port if port is not None else DEFAULT_PORT)
         if _port_in_use(port):
             raise StackError(f"--port: 127.0.0.1:{port} is already in use by another program")
-        env = self.env(port)
+        # One GPU count for every process: the validator refuses GPU steps the pool can never run.
+        slots = gpu_slots()
+        env = self.env(port, gpu_slots=slots)
         for folder in (self.paths.airflow_home, self.paths.logs, self.paths.plugins_folder):
             folder.mkdir(parents=True, exist_ok=True)
         self._migrate(env)
@@ -153,11 +156,22 @@ class EmbeddedStack:
                 self._save_state(state)
                 self._progress(f"started {name} (pid {state.pids[name]})")
             self._wait_healthy(state)
+            self._ensure_gpu_pool(state)
         except BaseException:
             self._progress("start failed; stopping what was started")
             self.down()
             raise
         return state
+
+    def _ensure_gpu_pool(self, state: StackState) -> None:
+        passwords = json.loads(self.paths.passwords_file.read_text())
+        token = http.fetch_token(state.url, "admin", passwords["admin"])
+        try:
+            pool = ensure_gpu_pool(state.url, token)
+        except PoolError as error:  # the stack is usable without it; say so loudly
+            self._progress(f"warning: GPU pool not set up: {error}")
+            return
+        self._progress(f"GPU pool {pool.name!r}: {pool.slots} slots ({pool.action})")
 
     def _migrate(self, env: dict[str, str]) -> None:
         self._progress("migrating the Airflow metadata database (SQLite)")

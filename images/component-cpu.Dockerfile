@@ -1,0 +1,28 @@
+# CPU component image: every CLAIMED/Genome component, run by a kubernetes-mode step as
+#   python -m airgenome.sequence.run_component NAME
+# Build from the repository root:
+#   docker build -f images/component-cpu.Dockerfile -t ghcr.io/airgenome/component-cpu:0.1.0 .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# graphviz: dtreeviz renders trees with `dot`.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends graphviz \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY pyproject.toml README.md /tmp/airgenome/
+COPY include /tmp/airgenome/include
+COPY operators /tmp/airgenome/operators
+COPY hooks /tmp/airgenome/hooks
+COPY plugins /tmp/airgenome/plugins
+# image = tensorflow-cpu, fairness = aif360, robustness = ART (spark stays out: it needs a JVM).
+RUN pip install "/tmp/airgenome[image,fairness,robustness]" && rm -rf /tmp/airgenome
+
+RUN useradd --create-home --uid 50000 genome
+USER 50000
+WORKDIR /home/genome
+CMD ["python", "-m", "airgenome.sequence.run_component"]

@@ -1,0 +1,260 @@
+"""The explain service: resolve a model version, load it once, explain in the worker pool.
+
+Used by the plugin's router and by the standalone `airgenome explainer` app alike, so
+both answer the same requests the same way. Models come from the model store by
+canonicalName (latest), version number or alias; anything that can explain
+(`ExplainableModel`) can also be registered directly (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from airgenome.errors import InvalidInput, NotFound
+from airgenome.explain.cache import LoadOnceCache
+from airgenome.explain.model import ExplainableModel, from_estimator
+from airgenome.explain.pool import WorkerPool
+
+INPUT_FOR = {"tabular": "entries", "image": "image", "text": "text"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    canonical_name: str
+    version: str | None = None
+    alias: str | None = None
+    application: str | None = None
+
+
+@dataclass
+class LoadedModel:
+    key: str
+    model: ExplainableModel
+    explainer: Any
+    record: Any = None
+
+
+class TextExplainer:
+    def __init__(self, model: ExplainableModel) -> None:
+        self.model = model
+        self.predict = model.predict_function()
+        method = model.estimator_predict or "predict_proba"
+        self.method = method if callable(getattr(model.model, method, None)) else "predict_proba"
+
+    def explain(self, text: Any) -> dict[str, Any]:
+        from airgenome.explain.text import explain_text
+
+        pipeline = self.model.model if hasattr(self.model.model, "steps") else None
+        return explain_text(
+            text, self.predict, self.model.target_classes, pipeline=pipeline, method=self.method
+        )
+
+
+def build_explainer(model: ExplainableModel) -> Any:
+    if model.modality == "tabular":
+        from airgenome.explain.tabular import TabularExplainer
+
+        return TabularExplainer(model)
+    if model.modality == "image":
+        from airgenome.explain.image import GradCam
+
+        return GradCam(model)
+    return TextExplainer(model)
+
+
+class ExplainService:
+    def __init__(
+        self,
+        *,
+        store_factory: Callable[[], Any] | None = None,
+        cache_size: int | None = None,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        size = cache_size or int(os.environ.get("AIRGENOME_EXPLAIN_CACHE_SIZE", "8") or 8)
+        self.cache: LoadOnceCache[LoadedModel] = LoadOnceCache(size)
+        self.pool = pool or WorkerPool()
+        self._store_factory = store_factory
+        self._store: Any = None
+        self._registered: dict[str, ExplainableModel] = {}
+        self._lock = threading.Lock()
+        # Resolving a name costs ~20 ms of MLflow queries: numbered versions are kept (they
+        # never change), `latest` and aliases for `resolve_ttl_s` seconds.
+        self.resolve_ttl_s = float(os.environ.get("AIRGENOME_EXPLAIN_RESOLVE_TTL_S", "2") or 2)
+        self._resolved: dict[tuple[str, ModelRef], tuple[float, Any]] = {}
+        self.preloaded = threading.Event()
+
+    # -- models ----------------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        """A custom store (made once), else the configured one: `ModelStore()` is cheap and
+        follows the settings, so the cache keys carry the store's URI."""
+        if self._store_factory is None:
+            return _default_store()
+        with self._lock:
+            if self._store is None:
+                self._store = self._store_factory()
+            return self._store
+
+    def register(self, canonical_name: str, model: ExplainableModel) -> None:
+        """Serve a model that is not in the store (tests, benchmarks, embedding)."""
+        self._registered[canonical_name] = model
+
+    def record(self, ref: ModelRef, store: Any = None) -> Any:
+        store = store or self.store
+        key = (str(getattr(store.backend, "uri", "")), ref)
+        fixed = ref.alias is None and ref.version is not None and ref.version.isdigit()
+        now = time.monotonic()
+        cached = self._resolved.get(key)
+        if cached is not None and (fixed or now - cached[0] < self.resolve_ttl_s):
+            record = cached[1]
+        else:
+            record = store.get_model(canonical_name=ref.canonical_name, version=ref.version, alias=ref.alias)
+            with self._lock:
+                if len(self._resolved) > 1024:
+                    self._resolved.clear()
+                self._resolved[key] = (now, record)
+        if ref.application and record.application and record.application != ref.application:
+            raise NotFound(
+                f"model {ref.canonical_name!r} belongs to application {record.application!r}, "
+                f"not {ref.application!r}"
+            )
+        return record
+
+    def load(self, ref: ModelRef) -> LoadedModel:
+        if ref.canonical_name in self._registered:
+            if ref.version not in (None, "latest", "1") or ref.alias:
+                raise NotFound(f"model {ref.canonical_name!r} has no version {ref.version or '@' + str(ref.alias)}")
+            key = f"registered:{ref.canonical_name}"
+            model = self._registered[ref.canonical_name]
+            return self.cache.get(key, lambda: LoadedModel(key, model, build_explainer(model)))
+        store = self.store
+        record = self.record(ref, store)
+        key = f"{getattr(store.backend, 'uri', '')}|{record.id}"
+        return self.cache.get(key, lambda: self._load_record(store, record, key))
+
+    @staticmethod
+    def _load_record(store: Any, record: Any, key: str) -> LoadedModel:
+        estimator = store.load_record(record)
+        model = from_estimator(estimator, name=record.canonical_name)
+        return LoadedModel(key, model, build_explainer(model), record)
+
+    # -- explanations ------------------------------------------------------------------
+
+    def explain_sync(
+        self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
+    ) -> dict[str, Any]:
+        given = {name: value for name, value in (("entries", entries), ("image", image), ("text", text)) if value is not None}
+        if len(given) != 1:
+            raise InvalidInput(
+                "give exactly one of entries (tabular rows), image (base64) or text",
+                details=[{"field": "entries|image|text", "message": f"got {sorted(given) or 'none'}"}],
+            )
+        (field, value), = given.items()
+        loaded = self.load(ref)
+        expected = INPUT_FOR[loaded.model.modality]
+        if field != expected:
+            raise InvalidInput(
+                f"{field}: model {ref.canonical_name!r} is a {loaded.model.modality} model; send {expected!r}",
+                details=[{"field": field, "message": f"this model takes {expected}"}],
+            )
+        result: dict[str, Any] = loaded.explainer.explain(value)
+        return result
+
+    async def explain(
+        self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
+    ) -> dict[str, Any]:
+        return await self.pool.run(
+            lambda: self.explain_sync(ref, entries=entries, image=image, text=text)
+        )
+
+    def global_explanations(self, ref: ModelRef) -> dict[str, Any]:
+        store = self.store
+        record = self.record(ref, store)
+        document = store.global_explanations(record)
+        if not document:
+            raise NotFound(
+                f"model {record.id!r} has no global explanations; call "
+                "genome_model.explainer.sampleExplanations(data) before saving it"
+            )
+        return dict(document)
+
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "preloaded": self.preloaded.is_set(),
+            "cachedModels": len(self.cache),
+            "loads": self.cache.loads,
+            "workers": self.pool.workers,
+            "queue": self.pool.queue,
+            "timeoutS": self.pool.timeout_s,
+        }
+
+    def preload(self, modules: list[str] | None = None) -> threading.Thread:
+        """Import the heavy libraries in the background so the first explanation does not
+        pay for them (`AIRGENOME_EXPLAIN_PRELOAD`, comma-separated; `none` turns it off)."""
+        names = modules if modules is not None else preload_modules()
+
+        def run() -> None:
+            import importlib
+
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001, S112 - optional extras may be absent; requests will say so
+                    continue
+            self.preloaded.set()
+
+        thread = threading.Thread(target=run, name="airgenome-explain-preload", daemon=True)
+        thread.start()
+        return thread
+
+
+DEFAULT_PRELOAD = "mlflow.sklearn,mlflow.xgboost,sklearn.ensemble,shap,xgboost,lime.lime_text,tensorflow,keras,mlflow.tensorflow"
+
+
+def preload_modules() -> list[str]:
+    value = os.environ.get("AIRGENOME_EXPLAIN_PRELOAD", DEFAULT_PRELOAD).strip()
+    if value.lower() in ("", "none", "0", "false"):
+        return []
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def in_api_server() -> bool:
+    """True in Airflow's API server process (where the plugin serves requests), not in
+    the scheduler, DAG processor or task processes that also import the plugin."""
+    return "api-server" in sys.argv[1:3]
+
+
+def _default_store() -> Any:
+    from airgenome.models.client import ModelStore
+
+    return ModelStore()
+
+
+_service: ExplainService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> ExplainService:
+    """The process-wide service (one cache, one pool) shared by every router."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = ExplainService()
+            if in_api_server():
+                _service.preload()
+        return _service
+
+
+def version_ref(name: str, version: str) -> ModelRef:
+    """A ref from URL parts: version is a number, `latest` or `@alias` (the models router's style)."""
+    if version.startswith("@"):
+        return ModelRef(canonical_name=name, alias=version[1:] or None)
+    return ModelRef(canonical_name=name, version=version)

@@ -1,0 +1,135 @@
+"""The ONE place that creates Airflow objects from a sequence: `build_dag(plan)`.
+
+Everything was decided by `plan.plan_sequence`; this module only translates. Airflow is
+imported inside the function, so validating or planning a spec never imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airgenome.sequence.plan import MAX_RETRY_DELAY_SECONDS, RETRY_BACKOFF, Plan, PlannedTask
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
+    from airflow.sdk.bases.operator import BaseOperator
+
+# How a component runs inside its step image (our images install airgenome).
+COMPONENT_ENTRYPOINT = ("python", "-m", "airgenome.sequence.run_component")
+
+
+def _timetable(plan: Plan) -> Any:
+    schedule = plan.schedule
+    if schedule is None:
+        return None
+    if schedule.kind == "once":
+        return "@once"
+    if schedule.kind == "duration":
+        from airflow.timetables.trigger import DeltaTriggerTimetable
+
+        assert schedule.seconds is not None
+        return DeltaTriggerTimetable(timedelta(seconds=schedule.seconds))
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(schedule.cron, timezone="UTC")
+
+
+def _common(task: PlannedTask) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "task_id": task.task_id,
+        "retries": task.retries,
+        "retry_delay": timedelta(seconds=task.retry_delay_seconds),
+        "retry_exponential_backoff": RETRY_BACKOFF,
+        "max_retry_delay": timedelta(seconds=MAX_RETRY_DELAY_SECONDS),
+        "execution_timeout": (
+            timedelta(seconds=task.execution_timeout_seconds)
+            if task.execution_timeout_seconds is not None
+            else None
+        ),
+        "pool_slots": task.pool_slots,
+    }
+    if task.pool is not None:
+        common["pool"] = task.pool
+    if task.description:
+        common["doc_md"] = task.description  # shown as text in the UI, never rendered by Jinja
+    return common
+
+
+def pod_command(task: PlannedTask) -> tuple[list[str] | None, list[str] | None]:
+    """(cmds, arguments) of a step's pod: its command, or the component's entrypoint."""
+    args = list(task.args) if task.args is not None else None
+    if task.command is not None:
+        return list(task.command), args
+    if task.component is not None:
+        return [*COMPONENT_ENTRYPOINT, task.component], args
+    return None, args  # the image's own entrypoint
+
+
+def build_operator(task: PlannedTask, task_group: Any = None) -> BaseOperator:
+    """The operator of one planned step (local subprocess or kubernetes pod)."""
+    common = _common(task)
+    if task_group is not None:
+        common["task_group"] = task_group
+    if task.mode == "kubernetes":
+        from airgenome.operators.pod import GenomePodOperator
+
+        assert task.image is not None  # validation requires an image in kubernetes mode
+        cmds, arguments = pod_command(task)
+        return GenomePodOperator(
+            image=task.image,
+            cmds=cmds,
+            arguments=arguments,
+            contract=task.contract,
+            cpu=task.resources.cpu,
+            memory=task.resources.memory,
+            gpu=task.resources.gpu,
+            **common,
+        )
+    from airgenome.operators.step import GenomeStepOperator
+
+    return GenomeStepOperator(
+        contract=task.contract,
+        component=task.component,
+        command=list(task.command) if task.command is not None else None,
+        args=list(task.args) if task.args is not None else None,
+        **common,
+    )
+
+
+def build_dag(plan: Plan, *, fileloc: str | None = None) -> DAG:
+    """The Airflow DAG of a plan. ``fileloc`` is the .py file Airflow attributes it to
+    (default: the caller's file, so the loader's DAGs belong to the loader file)."""
+    from airflow.sdk import DAG, TaskGroup
+
+    dag = DAG(
+        dag_id=plan.dag_id,
+        dag_display_name=plan.display_name,
+        description=plan.description,
+        schedule=_timetable(plan),
+        start_date=plan.start_date,
+        catchup=False,
+        tags=set(plan.tags),
+        render_template_as_native_obj=False,
+    )
+    dag.fileloc = fileloc or sys._getframe(1).f_code.co_filename
+    groups: dict[str, Any] = {}
+    for group in plan.groups:  # parents are planned before their children
+        groups[group.group_id] = TaskGroup(
+            group_id=group.group_id,
+            parent_group=groups[group.parent] if group.parent else None,
+            prefix_group_id=False,  # task ids stay the step names (REST API, Genome's UI)
+            tooltip=f"parallel group {group.path}",
+            dag=dag,
+        )
+    operators: dict[str, Any] = {}
+    with dag:
+        for task in plan.tasks:
+            operators[task.task_id] = build_operator(
+                task, groups[task.group] if task.group else None
+            )
+    for task in plan.tasks:
+        for upstream in task.upstream:
+            operators[upstream] >> operators[task.task_id]
+    return dag

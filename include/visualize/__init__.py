@@ -1,0 +1,1 @@
+"""Model visualisations: dtreeviz trees (sklearn, XGBoost, Spark ML) and coefficient charts."""

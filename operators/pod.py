@@ -1,0 +1,171 @@
+"""Run a Genome step as a Kubernetes pod (the ``kubernetes`` execution mode).
+
+`GenomePodOperator` is a KubernetesPodOperator that the provider drives unchanged: it only
+adds, in `build_pod_request_obj`, what a Genome step needs — the step environment contract
+(run id and trigger ``conf`` are known only there), resource requests/limits, and for GPU
+steps ``nvidia.com/gpu`` plus tolerations and a node selector from the platform settings.
+Construction is cheap: no client, no I/O (settings are read from env / loaded config).
+
+Nothing from a spec is a Jinja template: the operator declares no template fields, so an
+image, command, argument or env value containing ``{{ ... }}`` reaches the pod literally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airgenome.errors import InvalidInput
+from airgenome.operators.pod_settings import GPU_RESOURCE, gpu_pool_name, pod_settings
+from airgenome.sequence.contract import StepContract, step_environment
+from kubernetes.client import models as k8s
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+# Kubernetes resource.Quantity, positive only (kubernetes-validate does not check quantities).
+_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+# PIPELINE_RUNID when a pod is rendered outside a run (``airgenome render --pods``).
+PREVIEW_RUN_ID = "preview"
+LABEL_PIPELINE = "airgenome.io/pipeline"
+LABEL_STEP = "airgenome.io/step"
+
+
+def _quantity(task_id: str, name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not _QUANTITY.match(text):
+        raise InvalidInput(
+            f"{task_id}.resources.{name}: {value!r} is not a Kubernetes quantity (e.g. 500m, 2, 4Gi)"
+        )
+    return text
+
+
+def _label_value(text: str) -> str:
+    from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
+
+    return make_safe_label_value(text)
+
+
+class GenomePodOperator(KubernetesPodOperator):
+    """A Genome step in its own pod, built from the step's image."""
+
+    # Defence in depth beside the spec validator: user strings are never rendered by Jinja.
+    template_fields: Sequence[str] = ()
+    ui_color = "#d9ecf2"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        image: str,
+        cmds: list[str] | None = None,
+        arguments: list[str] | None = None,
+        contract: StepContract,
+        cpu: str | None = None,
+        memory: str | None = None,
+        gpu: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
+            raise InvalidInput(f"{task_id}.resources.gpu: {gpu!r} is not a whole number >= 0")
+        self.contract = contract
+        self.cpu = _quantity(task_id, "cpu", cpu)
+        self.memory = _quantity(task_id, "memory", memory)
+        self.gpu = gpu
+        if gpu > 0:
+            kwargs.setdefault("pool", gpu_pool_name())
+            kwargs.setdefault("pool_slots", gpu)
+        kwargs.setdefault("namespace", pod_settings().namespace)
+        kwargs.setdefault("get_logs", True)
+        kwargs.setdefault("on_finish_action", "delete_pod")
+        kwargs["labels"] = {
+            **(kwargs.get("labels") or {}),
+            LABEL_PIPELINE: _label_value(contract.pipeline_name),
+            LABEL_STEP: _label_value(contract.step_name),
+        }
+        super().__init__(
+            task_id=task_id,
+            image=image,
+            cmds=list(cmds) if cmds else None,
+            arguments=list(arguments) if arguments else None,
+            **kwargs,
+        )
+
+    def build_pod_request_obj(
+        self, context: Context | None = None, *, dry_run: bool = False
+    ) -> k8s.V1Pod:
+        pod = super().build_pod_request_obj(context, dry_run=dry_run)
+        container = next(c for c in pod.spec.containers if c.name == self.base_container_name)
+        self._add_environment(container, context)
+        self._add_resources(container)
+        if self.gpu > 0:
+            self._add_gpu_placement(pod.spec)
+        return pod
+
+    def _add_environment(self, container: k8s.V1Container, context: Context | None) -> None:
+        if context is not None:
+            run_id = str(context["run_id"])
+            dag_run = context.get("dag_run")
+            conf = getattr(dag_run, "conf", None) if dag_run is not None else None
+        else:
+            run_id, conf = PREVIEW_RUN_ID, None
+        genome = step_environment(self.contract, run_id=run_id, conf=conf or None)
+        # The contract wins over anything passed as env_vars, so it cannot be spoofed.
+        kept = [env for env in (container.env or []) if env.name not in genome]
+        container.env = kept + [k8s.V1EnvVar(name=name, value=value) for name, value in genome.items()]
+
+    def _add_resources(self, container: k8s.V1Container) -> None:
+        wanted: dict[str, str] = {}
+        if self.cpu:
+            wanted["cpu"] = self.cpu
+        if self.memory:
+            wanted["memory"] = self.memory
+        if not wanted and not self.gpu:
+            return
+        current = container.resources or k8s.V1ResourceRequirements()
+        requests = {**(current.requests or {}), **wanted}
+        limits = {**(current.limits or {}), **wanted}
+        if self.gpu:
+            # Extended resources are set as limits; Kubernetes copies them into requests.
+            limits[GPU_RESOURCE] = str(self.gpu)
+        container.resources = k8s.V1ResourceRequirements(
+            requests=requests or None, limits=limits or None
+        )
+
+    def _add_gpu_placement(self, spec: k8s.V1PodSpec) -> None:
+        settings = pod_settings()
+        tolerations = list(spec.tolerations or [])
+        present = {(t.key, t.operator, t.value, t.effect) for t in tolerations}
+        for item in settings.gpu_tolerations:
+            toleration = k8s.V1Toleration(
+                key=item.get("key"),
+                operator=item.get("operator"),
+                value=item.get("value"),
+                effect=item.get("effect"),
+                toleration_seconds=item.get("tolerationSeconds"),
+            )
+            identity = (toleration.key, toleration.operator, toleration.value, toleration.effect)
+            if identity not in present:
+                tolerations.append(toleration)
+                present.add(identity)
+        spec.tolerations = tolerations
+        # An operator's own node_selector wins over the platform default.
+        spec.node_selector = {**settings.gpu_node_selector, **(spec.node_selector or {})}
+
+
+def render_pod_manifest(
+    operator: KubernetesPodOperator, context: Context | None = None
+) -> dict[str, Any]:
+    """The pod the provider would create, as a JSON-ready dict — no cluster needed.
+
+    `build_pod_request_obj` reaches for a live client unless ``dry_run=True``.
+    """
+    from kubernetes.client import ApiClient
+
+    pod = operator.build_pod_request_obj(context, dry_run=True)
+    manifest: dict[str, Any] = ApiClient().sanitize_for_serialization(pod)
+    return manifest

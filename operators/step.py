@@ -1,0 +1,149 @@
+"""Run a Genome step locally: its component or command in a subprocess on the worker.
+
+The ``local`` execution mode (embedded default). The subprocess gets the Genome step
+environment (`airgenome.sequence.contract.step_environment`) on top of a worker environment
+stripped of Airflow's own configuration and secrets (``AIRFLOW__*``, connections, variables).
+Its stdout and stderr stream into the task log; a non-zero exit fails the task with the exit
+code and the tail of stderr. Construction is cheap: nothing is imported or started in __init__.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airgenome.sequence.contract import StepContract, step_environment
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+STDERR_TAIL_LINES = 20
+# Worker variables a step never sees: Airflow's config (DB URL, Fernet key, JWT secret)
+# and secrets exposed as environment variables.
+_PRIVATE_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "_AIRFLOW")
+
+
+def component_argv(component: str) -> list[str]:
+    return [sys.executable, "-m", "airgenome.sequence.run_component", component]
+
+
+def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not k.startswith(_PRIVATE_PREFIXES)}
+
+
+class StepFailed(AirflowException):
+    """The step's process exited non-zero (Airflow retries it per the step's `retry`)."""
+
+
+class GenomeStepOperator(BaseOperator):
+    """A Genome step run as a subprocess of the worker."""
+
+    # Nothing from a spec is a Jinja template (the validator rejects {{ and {% as well).
+    template_fields = ()
+    ui_color = "#e8f3e1"
+
+    def __init__(
+        self,
+        *,
+        contract: StepContract,
+        component: str | None = None,
+        command: list[str] | None = None,
+        args: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (component is None) == (command is None):
+            raise ValueError(f"{self.task_id}: give exactly one of component or command")
+        self.contract = contract
+        self.component = component
+        self.command = list(command) if command is not None else None
+        self.args = list(args) if args is not None else []
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def argv(self) -> list[str]:
+        head = self.command if self.command is not None else component_argv(str(self.component))
+        return [*head, *self.args]
+
+    def execute(self, context: Context) -> None:
+        dag_run = context.get("dag_run")
+        conf = getattr(dag_run, "conf", None) or {}
+        run_id = str(context.get("run_id") or getattr(dag_run, "run_id", ""))
+        env = base_environment()
+        env.update(step_environment(self.contract, run_id, conf))
+        argv = self.argv()
+        self.log.info("running step %r: %s", self.contract.step_name, argv)
+        with tempfile.TemporaryDirectory(prefix="airgenome-step-") as workdir:
+            self._run(argv, env, workdir)  # no XCom: steps hand data over via the stores
+
+    def _run(self, argv: list[str], env: dict[str, str], workdir: str) -> None:
+        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        try:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a timeout kills it all
+            )
+        except OSError as error:
+            raise StepFailed(f"step {self.contract.step_name!r} could not start {argv[0]!r}: {error}") from error
+        self._process = process
+        readers = [
+            threading.Thread(target=self._pump, args=(process.stdout, "stdout", None), daemon=True),
+            threading.Thread(target=self._pump, args=(process.stderr, "stderr", tail), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            code = process.wait()
+        except BaseException:  # the task's execution_timeout or a kill: take the step down too
+            self._terminate()
+            raise
+        finally:
+            for reader in readers:
+                reader.join(timeout=5)
+            self._process = None
+        if code != 0:
+            stderr_tail = "\n".join(tail) or "(no stderr)"
+            raise StepFailed(
+                f"step {self.contract.step_name!r} exited with code {code}; last stderr lines:\n"
+                f"{stderr_tail}"
+            )
+        self.log.info("step %r finished", self.contract.step_name)
+
+    def _pump(self, stream: IO[bytes] | None, name: str, tail: collections.deque[str] | None) -> None:
+        if stream is None:
+            return
+        for raw in stream:
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if tail is not None:
+                tail.append(line)
+            self.log.info("[%s] %s", name, line)
+
+    def _terminate(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def on_kill(self) -> None:
+        self._terminate()

@@ -1,0 +1,122 @@
+"""The loader under Airflow's real DagBag: a broken file never hides another sequence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from airgenome import settings
+from airgenome.sequence.loader import error_for, load_errors, scan
+from tests.sequence.helpers import echo, genome_payload, spec
+
+DAGS = settings.REPO_ROOT / "dags"
+HEAVY = ["sklearn", "tensorflow", "keras", "mlflow", "shap", "lime", "pandas", "xgboost", "torch"]
+PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "dags": {d: sorted(bag.dags[d].task_ids) for d in bag.dag_ids},
+    "filelocs": sorted({bag.dags[d].fileloc for d in bag.dag_ids}),
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "heavy": [m for m in json.loads(sys.argv[2]) if m in sys.modules],
+}))
+"""
+
+
+def _bundle(tmp_path: Path) -> tuple[Path, Path]:
+    bundle = tmp_path / "dags"
+    (bundle / "sequences").mkdir(parents=True)
+    for name in ("sequences_loader.py", "sequences_errors.py"):
+        shutil.copy(DAGS / name, bundle / name)
+    uploads = tmp_path / "home" / "uploads"
+    uploads.mkdir(parents=True)
+    return bundle, uploads
+
+
+def _write(path: Path, document: object) -> None:
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+
+
+def _parse(bundle: Path, uploads: Path) -> dict:
+    env = {**os.environ, "AIRGENOME_HOME": str(uploads.parent), "AIRGENOME_UPLOADS_FOLDER": str(uploads)}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(bundle), json.dumps(HEAVY)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_one_bad_file_among_many_is_a_named_import_error_and_the_rest_load(tmp_path: Path) -> None:
+    bundle, uploads = _bundle(tmp_path)
+    (bundle / "sequences" / "genome.json").write_bytes(genome_payload("parallel"))
+    _write(bundle / "sequences" / "nested.json", spec([echo("a"), [[echo("b1"), echo("b2")], echo("c")]], pipelineName="nested"))
+    _write(bundle / "sequences" / "broken.json", spec([echo("a", timeout="1x")], pipelineName="broken"))
+    _write(uploads / "uploaded.json", spec([echo("u")], pipelineName="uploaded", schedule="6h"))
+    _write(uploads / "garbage.json", '{"pipelineName": "g", ')
+    _write(uploads / "same-id.json", spec([echo("x")], pipelineName="nested"))
+    _write(uploads / ".uploaded.123.tmp.json", "{")  # a half-written temp file is never read
+
+    report = _parse(bundle, uploads)
+
+    assert report["dags"] == {
+        "pipe-1": ["step-1", "step-2a", "step-2b", "step-3"],
+        "nested": ["a", "b1", "b2", "c"],
+        "uploaded": ["u"],
+    }
+    assert report["filelocs"] == [str(bundle / "sequences_loader.py")]
+    assert list(report["errors"]) == [str(bundle / "sequences_errors.py")]
+    error = report["errors"][str(bundle / "sequences_errors.py")]
+    assert "3 sequence files could not become DAGs (every other sequence loaded)" in error
+    assert f"{bundle / 'sequences' / 'broken.json'}:" in error
+    assert "steps[0].timeout: '1x' is not a duration like 360s, 30m, 6h or 1d" in error
+    assert f"{uploads / 'garbage.json'}:" in error
+    assert "$: not valid JSON: Expecting property name enclosed in double quotes at line 1 column 23" in error
+    assert f"pipelineName: DAG id 'nested' is already defined by {bundle / 'sequences' / 'nested.json'}" in error
+    assert report["heavy"] == []
+
+
+def test_all_valid_means_no_import_error_at_all(tmp_path: Path) -> None:
+    bundle, uploads = _bundle(tmp_path)
+    for name in ("sequential", "scheduled"):
+        document = json.loads(genome_payload(name))
+        document["pipelineName"] = name
+        _write(uploads / f"{name}.json", document)
+    report = _parse(bundle, uploads)
+    assert sorted(report["dags"]) == ["scheduled", "sequential"]
+    assert report["errors"] == {}
+
+
+def test_shipped_sequences_all_load(tmp_path: Path) -> None:
+    loaded, broken = scan([DAGS / "sequences"], mode="local")
+    assert broken == []
+    assert sorted(item.dag_id for item in loaded) == [
+        "genome-parallel", "genome-scheduled", "genome-sequential", "nested-subchains",
+    ]
+    loaded_k8s, broken_k8s = scan([DAGS / "sequences"], mode="kubernetes")
+    assert [b.path.name for b in broken_k8s] == ["nested-subchains.json"]  # components, no image
+
+
+def test_load_errors_for_the_upload_api(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    _write(good, spec([echo("a")], pipelineName="good"))
+    _write(bad, spec([echo("a", retry="x"), echo("a")], pipelineName="bad"))
+    broken = load_errors([tmp_path])
+    assert [b.to_dict() for b in broken] == [
+        {
+            "path": str(bad),
+            "detail": broken[0].message,
+            "errors": [
+                {"loc": "steps[0].retry", "msg": "'x' is not a retry count (a whole number >= 0) like \"3\""},
+                {"loc": "steps[1].stepName", "msg": "duplicate step name 'a' (also at steps[0])"},
+            ],
+        }
+    ]
+    assert error_for(good, [tmp_path]) is None
+    found = error_for(bad, [tmp_path])
+    assert found is not None and found.status_code == 422
