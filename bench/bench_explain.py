@@ -127,8 +127,16 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
     x, _ = models.tabular_data(2000)
     forest = models.forest(n_estimators=120, max_depth=5)
     estimator = genome_estimator(forest, modality="tabular", feature_names=models.FEATURES)
-    store.save_model(estimator, {**META, "canonicalName": "/bench/forest", "framework": "sklearn",
-                                 "inputModality": "tabular", "predictionType": "regression"})
+    store.save_model(
+        estimator,
+        {
+            **META,
+            "canonicalName": "/bench/forest",
+            "framework": "sklearn",
+            "inputModality": "tabular",
+            "predictionType": "regression",
+        },
+    )
     row = x[:1]
     started = time.perf_counter()
     explain({"canonicalName": "/bench/forest", "entries": row.tolist()})
@@ -137,7 +145,10 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
     raw.shap_values(row)
     rows = [x[i : i + 1].tolist() for i in range(WARM_CALLS)]
     counter = iter(range(10**9))
-    http_tree = timed(lambda: explain({"canonicalName": "/bench/forest", "entries": rows[next(counter) % WARM_CALLS]}), WARM_CALLS)
+    http_tree = timed(
+        lambda: explain({"canonicalName": "/bench/forest", "entries": rows[next(counter) % WARM_CALLS]}),
+        WARM_CALLS,
+    )
     raw_tree = timed(lambda: raw.shap_values(row), WARM_CALLS)
     print("\n== warm latency (one request at a time) ==")
     line("TreeSHAP", http_tree, raw_tree)
@@ -147,9 +158,16 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
 
     pipe = models.text_pipeline("forest")
     store.save_model(
-        genome_estimator(pipe, modality="text", estimator_predict="predict_proba", target_classes=models.TOPICS),
-        {**META, "canonicalName": "/bench/text", "framework": "sklearn", "inputModality": "text",
-         "predictionType": "classification"},
+        genome_estimator(
+            pipe, modality="text", estimator_predict="predict_proba", target_classes=models.TOPICS
+        ),
+        {
+            **META,
+            "canonicalName": "/bench/text",
+            "framework": "sklearn",
+            "inputModality": "text",
+            "predictionType": "classification",
+        },
     )
     docs = models.text_corpus(LIME_DOCS, seed=7)[0]
     explain({"canonicalName": "/bench/text", "text": docs[0]})  # load it
@@ -202,8 +220,13 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
         network = keras.applications.MobileNetV2(weights=None)
         store.save_model(
             genome_estimator(network, modality="image"),
-            {**META, "canonicalName": "/bench/mobilenet", "framework": "keras", "inputModality": "image",
-             "predictionType": "classification"},
+            {
+                **META,
+                "canonicalName": "/bench/mobilenet",
+                "framework": "keras",
+                "inputModality": "image",
+                "predictionType": "classification",
+            },
         )
         picture = np.random.default_rng(0).uniform(0, 255, size=(224, 224, 3))
         encoded = png_base64(picture)
@@ -213,7 +236,9 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
         cam = GradCam(ExplainableModel(network, modality="image"))
         batch = picture[None].astype("float32")
         cam.heatmap(batch)
-        http_cam = timed(lambda: explain({"canonicalName": "/bench/mobilenet", "image": encoded}), WARM_CALLS // 2)
+        http_cam = timed(
+            lambda: explain({"canonicalName": "/bench/mobilenet", "image": encoded}), WARM_CALLS // 2
+        )
         raw_cam = timed(lambda: cam.heatmap(batch), WARM_CALLS // 2)
         line("Grad-CAM", http_cam, raw_cam)
 
@@ -221,8 +246,7 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
     print(f"sklearn forest: {cold_sklearn:6.2f} s (goal <= 2 s: {'OK' if cold_sklearn <= 2 else 'MISSED'})")
     if cold_keras is not None:
         print(
-            f"Keras MobileNetV2: {cold_keras:6.2f} s"
-            f" (goal <= 10 s: {'OK' if cold_keras <= 10 else 'MISSED'})"
+            f"Keras MobileNetV2: {cold_keras:6.2f} s (goal <= 10 s: {'OK' if cold_keras <= 10 else 'MISSED'})"
         )
 
     # ---- load ---------------------------------------------------------------------------
@@ -248,7 +272,11 @@ def run(client: Any, store: Any, genome_estimator: Any, airflow_url: str, token:
         for i in range(CALLS_PER_CLIENT):
             response = local.post(
                 "/api/v1/explain",
-                json={"application": "bench", "canonicalName": "/bench/forest", "entries": [x[(seed * 31 + i) % 2000].tolist()]},
+                json={
+                    "application": "bench",
+                    "canonicalName": "/bench/forest",
+                    "entries": [x[(seed * 31 + i) % 2000].tolist()],
+                },
             )
             with lock:
                 if response.status_code == 200:

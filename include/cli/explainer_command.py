@@ -74,9 +74,8 @@ def cmd_explainer(args: argparse.Namespace) -> int:
     import uvicorn
     from airflow.api_fastapi.app import init_auth_manager
 
-    from airgenome.plugins.routers.explain import standalone_app
-
     from airgenome.explain.service import get_service
+    from airgenome.plugins.routers.explain import standalone_app
 
     init_auth_manager()
     get_service().preload()

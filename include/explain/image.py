@@ -90,9 +90,7 @@ def feature_and_output_model(network: Any, input_shape: tuple[Any, ...]) -> tupl
             if len(tensor.shape) == 4:
                 features, chosen = tensor, layer
         if features is None:
-            raise InvalidInput(
-                "model: Grad-CAM needs a CNN; this model has no 4-D (convolutional) layer"
-            )
+            raise InvalidInput("model: Grad-CAM needs a CNN; this model has no 4-D (convolutional) layer")
         return keras.Model(inputs, [features, tensor]), chosen
     layer = find_last_conv_layer(network)
     return keras.Model(network.inputs, [layer.output, network.output]), layer
@@ -137,8 +135,7 @@ class GradCam:
             or (self.height is not None and height != self.height)
         ):
             raise InvalidInput(
-                f"image: is {width}x{height}, the model expects "
-                f"{self.width}x{self.height} (width x height)"
+                f"image: is {width}x{height}, the model expects {self.width}x{self.height} (width x height)"
             )
         mode = "L" if self.channels == 1 else "RGB"
         array = np.asarray(picture.convert(mode), dtype="float32")
@@ -191,7 +188,9 @@ def overlay_png(rgb: Any, cam: np.ndarray) -> str:
     base = np.asarray(rgb, dtype="float32")
     mixed = np.uint8(np.clip((1 - OVERLAY_ALPHA) * base + OVERLAY_ALPHA * jet(heat), 0, 255))
     buffer = io.BytesIO()
-    Image.fromarray(mixed).save(buffer, format="PNG", compress_level=1)  # speed over bytes
+    Image.fromarray(mixed).save(
+        buffer, format="PNG", compress_level=0
+    )  # ~3 ms less; noise-like maps barely compress
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -34,18 +34,14 @@ class ExplainableModel:
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
-            raise InvalidInput(
-                f"modality: {self.modality!r} is not one of {', '.join(MODALITIES)}"
-            )
+            raise InvalidInput(f"modality: {self.modality!r} is not one of {', '.join(MODALITIES)}")
 
     def predict_function(self) -> Callable[[Any], Any]:
         """The model's prediction method named by `estimator_predict` (Genome), else a default."""
         if self.estimator_predict:
             method = getattr(self.model, self.estimator_predict, None)
             if not callable(method):
-                raise InvalidInput(
-                    f"estimator_predict: the model has no method {self.estimator_predict!r}"
-                )
+                raise InvalidInput(f"estimator_predict: the model has no method {self.estimator_predict!r}")
             return method  # type: ignore[no-any-return]
         for name in ("predict_proba", "predict"):
             method = getattr(self.model, name, None)

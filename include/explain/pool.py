@@ -58,9 +58,7 @@ class WorkerPool:
         cpus = os.cpu_count() or 2
         self.workers = int(workers or _env_number("AIRGENOME_EXPLAIN_WORKERS", max(1, min(4, cpus - 1))))
         self.queue = int(queue if queue is not None else _env_number("AIRGENOME_EXPLAIN_QUEUE", 32))
-        self.timeout_s = float(
-            timeout_s or _env_number("AIRGENOME_EXPLAIN_TIMEOUT_S", DEFAULT_TIMEOUT_S)
-        )
+        self.timeout_s = float(timeout_s or _env_number("AIRGENOME_EXPLAIN_TIMEOUT_S", DEFAULT_TIMEOUT_S))
         self._executor: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(self.workers + self.queue)
         self._lock = threading.Lock()
@@ -100,9 +98,7 @@ class WorkerPool:
         try:
             return future.result(timeout=self.timeout_s)
         except TimeoutError:
-            raise Unavailable(
-                f"the explanation took longer than the limit of {self.timeout_s:g} s"
-            ) from None
+            raise Unavailable(f"the explanation took longer than the limit of {self.timeout_s:g} s") from None
 
     def shutdown(self) -> None:
         with self._lock:

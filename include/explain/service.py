@@ -87,6 +87,7 @@ class ExplainService:
         # never change), `latest` and aliases for `resolve_ttl_s` seconds.
         self.resolve_ttl_s = float(os.environ.get("AIRGENOME_EXPLAIN_RESOLVE_TTL_S", "2") or 2)
         self._resolved: dict[tuple[str, ModelRef], tuple[float, Any]] = {}
+        self._refreshing: set[tuple[str, ModelRef]] = set()
         self.preloaded = threading.Event()
 
     # -- models ----------------------------------------------------------------------
@@ -110,16 +111,22 @@ class ExplainService:
         store = store or self.store
         key = (str(getattr(store.backend, "uri", "")), ref)
         fixed = ref.alias is None and ref.version is not None and ref.version.isdigit()
-        now = time.monotonic()
         cached = self._resolved.get(key)
-        if cached is not None and (fixed or now - cached[0] < self.resolve_ttl_s):
+        age = time.monotonic() - cached[0] if cached is not None else None
+        if cached is not None and (fixed or (age is not None and age < self.resolve_ttl_s)):
             record = cached[1]
+        elif (
+            cached is not None
+            and age is not None
+            and self.resolve_ttl_s > 0
+            and age < 30 * self.resolve_ttl_s
+        ):
+            # Stale but recent: answer with it and refresh in the background, so no request
+            # pays the MLflow lookup while the name keeps being used.
+            record = cached[1]
+            self._refresh_later(key, store, ref)
         else:
-            record = store.get_model(canonical_name=ref.canonical_name, version=ref.version, alias=ref.alias)
-            with self._lock:
-                if len(self._resolved) > 1024:
-                    self._resolved.clear()
-                self._resolved[key] = (now, record)
+            record = self._resolve(key, store, ref)
         if ref.application and record.application and record.application != ref.application:
             raise NotFound(
                 f"model {ref.canonical_name!r} belongs to application {record.application!r}, "
@@ -127,10 +134,37 @@ class ExplainService:
             )
         return record
 
+    def _resolve(self, key: tuple[str, ModelRef], store: Any, ref: ModelRef) -> Any:
+        record = store.get_model(canonical_name=ref.canonical_name, version=ref.version, alias=ref.alias)
+        with self._lock:
+            if len(self._resolved) > 1024:
+                self._resolved.clear()
+            self._resolved[key] = (time.monotonic(), record)
+            self._refreshing.discard(key)
+        return record
+
+    def _refresh_later(self, key: tuple[str, ModelRef], store: Any, ref: ModelRef) -> None:
+        with self._lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def refresh() -> None:
+            try:
+                self._resolve(key, store, ref)
+            except Exception:  # noqa: BLE001 - e.g. deleted meanwhile: the next request resolves itself
+                with self._lock:
+                    self._resolved.pop(key, None)
+                    self._refreshing.discard(key)
+
+        threading.Thread(target=refresh, name="airgenome-explain-resolve", daemon=True).start()
+
     def load(self, ref: ModelRef) -> LoadedModel:
         if ref.canonical_name in self._registered:
             if ref.version not in (None, "latest", "1") or ref.alias:
-                raise NotFound(f"model {ref.canonical_name!r} has no version {ref.version or '@' + str(ref.alias)}")
+                raise NotFound(
+                    f"model {ref.canonical_name!r} has no version {ref.version or '@' + str(ref.alias)}"
+                )
             key = f"registered:{ref.canonical_name}"
             model = self._registered[ref.canonical_name]
             return self.cache.get(key, lambda: LoadedModel(key, model, build_explainer(model)))
@@ -150,13 +184,17 @@ class ExplainService:
     def explain_sync(
         self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
     ) -> dict[str, Any]:
-        given = {name: value for name, value in (("entries", entries), ("image", image), ("text", text)) if value is not None}
+        given = {
+            name: value
+            for name, value in (("entries", entries), ("image", image), ("text", text))
+            if value is not None
+        }
         if len(given) != 1:
             raise InvalidInput(
                 "give exactly one of entries (tabular rows), image (base64) or text",
                 details=[{"field": "entries|image|text", "message": f"got {sorted(given) or 'none'}"}],
             )
-        (field, value), = given.items()
+        ((field, value),) = given.items()
         loaded = self.load(ref)
         expected = INPUT_FOR[loaded.model.modality]
         if field != expected:
@@ -170,9 +208,7 @@ class ExplainService:
     async def explain(
         self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
     ) -> dict[str, Any]:
-        return await self.pool.run(
-            lambda: self.explain_sync(ref, entries=entries, image=image, text=text)
-        )
+        return await self.pool.run(lambda: self.explain_sync(ref, entries=entries, image=image, text=text))
 
     def global_explanations(self, ref: ModelRef) -> dict[str, Any]:
         store = self.store
@@ -184,7 +220,6 @@ class ExplainService:
                 "genome_model.explainer.sampleExplanations(data) before saving it"
             )
         return dict(document)
-
 
     def status(self) -> dict[str, Any]:
         return {

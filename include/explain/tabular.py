@@ -91,9 +91,7 @@ class TabularExplainer:
     def explain(self, entries: Any) -> dict[str, Any]:
         rows = self.validate(entries)
         if self.method == "kernel":
-            values = self._explainer.shap_values(
-                rows, nsamples=KERNEL_SAMPLES, silent=True
-            )
+            values = self._explainer.shap_values(rows, nsamples=KERNEL_SAMPLES, silent=True)
         elif self.method == "tree":
             values = self._explainer.shap_values(self._frame(rows), check_additivity=False)
         else:
@@ -141,13 +139,9 @@ def validate_entries(entries: Any, *, n_features: int, max_rows: int) -> np.ndar
             continue
         for c, value in enumerate(row):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                errors.append(
-                    {"field": f"entries[{r}][{c}]", "message": f"{value!r} is not a number"}
-                )
+                errors.append({"field": f"entries[{r}][{c}]", "message": f"{value!r} is not a number"})
             elif not math.isfinite(value):
-                errors.append(
-                    {"field": f"entries[{r}][{c}]", "message": f"{value!r} is not a finite number"}
-                )
+                errors.append({"field": f"entries[{r}][{c}]", "message": f"{value!r} is not a finite number"})
         if len(errors) >= 20:
             break
     if errors:

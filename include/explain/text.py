@@ -75,16 +75,18 @@ def explain_text(
     if words == 0:
         raise InvalidInput("text: contains no words to explain")
     if words > MAX_WORDS:
-        raise InvalidInput(
-            f"text: {words} distinct words is more than the limit of {MAX_WORDS}"
-        )
+        raise InvalidInput(f"text: {words} distinct words is more than the limit of {MAX_WORDS}")
     rng = np.random.default_rng(seed)
     fast = vectorized_predictor(pipeline, method, indexed) if pipeline is not None else None
     if fast is not None:
         masks = _sample_masks(rng, num_samples or FAST_SAMPLES, words)
         probe = np.unique(np.linspace(0, len(masks) - 1, 6).astype(int))
-        if not self_check(fast.counts, pipeline.steps[0][1], masks[probe],  # type: ignore[attr-defined]
-                          _documents(indexed, masks[probe], first_is_original=False)):
+        if not self_check(
+            fast.counts,
+            pipeline.steps[0][1],
+            masks[probe],  # type: ignore[attr-defined]
+            _documents(indexed, masks[probe], first_is_original=False),
+        ):
             fast = None
     if fast is not None:
         labels = _checked(fast(masks), len(masks))
@@ -94,9 +96,11 @@ def explain_text(
         unique, inverse = np.unique(np.asarray(documents, dtype=object), return_inverse=True)
         labels = _checked(predict_proba(list(unique)), len(unique))[inverse.ravel()]
     n_classes = labels.shape[1]
-    names = list(class_names) if class_names and len(class_names) == n_classes else [
-        str(k) for k in range(n_classes)
-    ]
+    names = (
+        list(class_names)
+        if class_names and len(class_names) == n_classes
+        else [str(k) for k in range(n_classes)]
+    )
 
     weights = _kernel(masks)
     design = masks.astype(float)
@@ -109,8 +113,11 @@ def explain_text(
     targets = []
     for k in np.argsort(-original):
         spans = [
-            [indexed.word(w), [[int(start), int(start) + len(indexed.word(w))]
-                                for start in _starts(indexed, w)], float(coef[w, k])]
+            [
+                indexed.word(w),
+                [[int(start), int(start) + len(indexed.word(w))] for start in _starts(indexed, w)],
+                float(coef[w, k]),
+            ]
             for w in range(words)
         ]
         targets.append(

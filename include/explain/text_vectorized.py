@@ -42,12 +42,11 @@ def vectorized_predictor(
     min_n, max_n = vectorizer.ngram_range
     unique_strings, string_id = np.unique(np.asarray(strings, dtype=object), return_inverse=True)
     base = max(len(unique_strings), 1)
-    if base ** max_n >= 2**62:
+    if base**max_n >= 2**62:
         return None
     is_tfidf = hasattr(vectorizer, "_tfidf")
     lookups = {
-        n: _lookup(n, string_id.ravel(), base, unique_strings, vocabulary)
-        for n in range(min_n, max_n + 1)
+        n: _lookup(n, string_id.ravel(), base, unique_strings, vocabulary) for n in range(min_n, max_n + 1)
     }
 
     def counts(masks: np.ndarray) -> Any:
@@ -62,7 +61,7 @@ def vectorized_predictor(
             if len(rows) < n:
                 continue
             span = len(rows) - n + 1
-            same = rows[: span] == rows[n - 1 :]
+            same = rows[:span] == rows[n - 1 :]
             key = np.zeros(span, dtype=np.int64)
             for i in range(n):
                 key = key * base + ids[i : i + span]

@@ -40,6 +40,18 @@ def _fail() -> int:
     return builtin_components.fail()
 
 
+def _demo_train() -> int:
+    from airgenome.sequence import demo_steps
+
+    return demo_steps.train_demo_forest()
+
+
+def _demo_evaluate() -> int:
+    from airgenome.sequence import demo_steps
+
+    return demo_steps.evaluate_demo_forest()
+
+
 COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
@@ -53,6 +65,18 @@ COMPONENTS: dict[str, Component] = {
             "train a RandomForestRegressor on sklearn's bundled diabetes data "
             "(parameters n_estimators, max_depth); saved to the model store when available",
             _train_forest,
+        ),
+        Component(
+            "genome.demo-train-forest",
+            "Genome's tabular example: a 120-tree forest on diabetes data with global SHAP "
+            "explanations, saved to the model store under the sequence's canonicalName",
+            _demo_train,
+        ),
+        Component(
+            "genome.demo-evaluate-forest",
+            "evaluate the forest this pipeline run saved: quality (parameter minR2), error gap "
+            "between sexes, worst records as prototypes; parameter gate fails the step on a failed run",
+            _demo_evaluate,
         ),
         Component(
             "genome.fail",

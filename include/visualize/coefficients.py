@@ -27,9 +27,7 @@ def coefficients(model: Any) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(model.coefficients.toArray(), dtype=float)[None, :],
             np.asarray([float(model.intercept)]),
         )
-    raise InvalidInput(
-        f"model: {type(model).__name__} has no coefficients (linear and logistic models only)"
-    )
+    raise InvalidInput(f"model: {type(model).__name__} has no coefficients (linear and logistic models only)")
 
 
 def coefficients_svg(
@@ -45,9 +43,11 @@ def coefficients_svg(
 
     coef, intercept = coefficients(model)
     outputs, features = coef.shape
-    names = feature_names if feature_names and len(feature_names) == features else [
-        f"x{i}" for i in range(features)
-    ]
+    names = (
+        feature_names
+        if feature_names and len(feature_names) == features
+        else [f"x{i}" for i in range(features)]
+    )
     labels = _output_labels(model, outputs, target_classes)
     order = np.argsort(-np.abs(coef).max(axis=0))[:MAX_FEATURES][::-1]
     height = 0.9 + 0.28 * len(order) * max(1, min(outputs, 3))

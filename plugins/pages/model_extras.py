@@ -30,7 +30,15 @@ TREE_CLASSES = (
     "GBTClassificationModel",
     "GBTRegressionModel",
 )
-LINEAR_CLASSES = ("LinearRegression", "LogisticRegression", "Ridge", "Lasso", "ElasticNet", "SGD", "LinearSVC")
+LINEAR_CLASSES = (
+    "LinearRegression",
+    "LogisticRegression",
+    "Ridge",
+    "Lasso",
+    "ElasticNet",
+    "SGD",
+    "LinearSVC",
+)
 
 STYLE = """
 .xp-bars{font-size:.85rem}.xp-row{display:flex;align-items:center;gap:.4rem;margin:.1rem 0}

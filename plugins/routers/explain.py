@@ -42,7 +42,11 @@ class ExplainRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"application": "search", "canonicalName": "/housing/ca/forest-1", "entries": [[8.3, 41, 6.9, 1.0, 322, 2.5, 37.9, -122.2]]}
+                {
+                    "application": "search",
+                    "canonicalName": "/housing/ca/forest-1",
+                    "entries": [[8.3, 41, 6.9, 1.0, 322, 2.5, 37.9, -122.2]],
+                }
             ]
         }
     )
@@ -119,9 +123,7 @@ async def _explain(request: ExplainRequest) -> JSONResponse:
         alias=request.alias,
         application=request.application,
     )
-    result = await get_service().explain(
-        ref, entries=request.entries, image=request.image, text=request.text
-    )
+    result = await get_service().explain(ref, entries=request.entries, image=request.image, text=request.text)
     # Returned as-is: the explainers build exactly Genome's shape (no re-validation cost).
     return JSONResponse(result)
 

@@ -15,9 +15,7 @@ from fastapi.responses import Response
 
 from airgenome.plugins.deps import CanReadDags
 
-router = APIRouter(
-    prefix="/api/v1/models", tags=["visualizations"], dependencies=[CanReadDags]
-)
+router = APIRouter(prefix="/api/v1/models", tags=["visualizations"], dependencies=[CanReadDags])
 
 SVG = "image/svg+xml"
 RESPONSES: dict[int | str, dict[str, object]] = {

@@ -55,13 +55,19 @@ def tabular_models(explain_store: Any) -> dict[str, Any]:
     }
     for key, (model, framework, kind) in specs.items():
         estimator = GenomeEstimator(
-            model, modality="tabular", feature_names=models.FEATURES,
+            model,
+            modality="tabular",
+            feature_names=models.FEATURES,
             target_classes=["low", "mid", "high"] if key == "classifier" else None,
         )
         estimator.explainer.sampleExplanations(x[:150])
         record = save(
-            explain_store, estimator, f"/tests/explain/{key}",
-            framework=framework, inputModality="tabular", predictionType=kind,
+            explain_store,
+            estimator,
+            f"/tests/explain/{key}",
+            framework=framework,
+            inputModality="tabular",
+            predictionType=kind,
         )
         saved[key] = {"model": model, "record": record}
     return saved
@@ -76,8 +82,12 @@ def text_model(explain_store: Any) -> dict[str, Any]:
         pipe, modality="text", estimator_predict="predict_proba", target_classes=models.TOPICS
     )
     record = save(
-        explain_store, estimator, "/tests/explain/text",
-        framework="sklearn", inputModality="text", predictionType="classification",
+        explain_store,
+        estimator,
+        "/tests/explain/text",
+        framework="sklearn",
+        inputModality="text",
+        predictionType="classification",
     )
     return {"model": pipe, "record": record}
 
@@ -90,8 +100,12 @@ def image_model(explain_store: Any) -> dict[str, Any]:
     network = models.cnn()
     estimator = GenomeEstimator(network, modality="image", target_classes=["background", "square"])
     record = save(
-        explain_store, estimator, "/tests/explain/cnn",
-        framework="keras", inputModality="image", predictionType="classification",
+        explain_store,
+        estimator,
+        "/tests/explain/cnn",
+        framework="keras",
+        inputModality="image",
+        predictionType="classification",
     )
     return {"model": network, "record": record}
 

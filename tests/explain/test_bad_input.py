@@ -67,11 +67,27 @@ def test_errors_list_every_bad_cell(plugin_client, served) -> None:
 MODEL_CASES = [
     ({"canonicalName": "/no/such/model", "entries": [ROW]}, 404, "no model named '/no/such/model'"),
     ({"canonicalName": FOREST, "version": 99, "entries": [ROW]}, 404, None),
-    ({"canonicalName": FOREST, "version": "x1", "entries": [ROW]}, 404, "model '/tests/explain/forest' has no version 'x1'"),
+    (
+        {"canonicalName": FOREST, "version": "x1", "entries": [ROW]},
+        404,
+        "model '/tests/explain/forest' has no version 'x1'",
+    ),
     ({"canonicalName": FOREST, "alias": "nobody", "entries": [ROW]}, 404, None),
-    ({"canonicalName": FOREST, "application": "other", "entries": [ROW]}, 404, "model '/tests/explain/forest' belongs to application 'search', not 'other'"),
-    ({"canonicalName": FOREST, "text": "a text"}, 422, "text: model '/tests/explain/forest' is a tabular model; send 'entries'"),
-    ({"canonicalName": TEXT, "entries": [ROW]}, 422, "entries: model '/tests/explain/text' is a text model; send 'text'"),
+    (
+        {"canonicalName": FOREST, "application": "other", "entries": [ROW]},
+        404,
+        "model '/tests/explain/forest' belongs to application 'search', not 'other'",
+    ),
+    (
+        {"canonicalName": FOREST, "text": "a text"},
+        422,
+        "text: model '/tests/explain/forest' is a tabular model; send 'entries'",
+    ),
+    (
+        {"canonicalName": TEXT, "entries": [ROW]},
+        422,
+        "entries: model '/tests/explain/text' is a text model; send 'text'",
+    ),
     ({"canonicalName": FOREST, "entries": [ROW], "text": "both"}, 422, "give exactly one of entries"),
     ({"canonicalName": FOREST}, 422, "give exactly one of entries"),
 ]
@@ -86,7 +102,8 @@ def test_bad_model_selection(plugin_client, served, body, status, message) -> No
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"entries": [ROW]}, {"canonicalName": "", "entries": [ROW]}, {"canonicalName": FOREST, "text": 5}]
+    "body",
+    [{}, {"entries": [ROW]}, {"canonicalName": "", "entries": [ROW]}, {"canonicalName": FOREST, "text": 5}],
 )
 def test_malformed_requests_are_422(plugin_client, body) -> None:
     response = post(plugin_client, body)
@@ -97,7 +114,11 @@ TEXT_CASES = [
     ("", 422, "text: is empty"),
     ("   \n ", 422, "text: is empty"),
     ("!!! ??? ...", 422, "text: contains no words to explain"),
-    (" ".join(f"w{i}" for i in range(100_000)), 422, "text: 688889 characters is more than the limit of 100000"),
+    (
+        " ".join(f"w{i}" for i in range(100_000)),
+        422,
+        "text: 688889 characters is more than the limit of 100000",
+    ),
     (" ".join(f"t{i}" for i in range(6000)), 422, "text: 6000 distinct words is more than the limit of 5000"),
 ]
 
@@ -125,8 +146,14 @@ def test_concurrent_requests_share_one_load(plugin_client, explain_store, served
     from airgenome.models.estimator import GenomeEstimator
 
     model = models.forest(n_estimators=10)
-    save(explain_store, GenomeEstimator(model, modality="tabular"), "/tests/explain/concurrent",
-         framework="sklearn", inputModality="tabular", predictionType="regression")
+    save(
+        explain_store,
+        GenomeEstimator(model, modality="tabular"),
+        "/tests/explain/concurrent",
+        framework="sklearn",
+        inputModality="tabular",
+        predictionType="regression",
+    )
     cache = get_service().cache
     loads_before = cache.loads
     rows = models.tabular_data(seed=9)[0][:2].tolist()

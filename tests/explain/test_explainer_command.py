@@ -48,10 +48,15 @@ def test_standalone_explainer_accepts_airflow_tokens(plugin_client, explainer) -
     assert anonymous.status_code == 401
     token = plugin_client.tokens["viewer"]
     answer = httpx.post(
-        f"{explainer}/v1.0/genome/routing/explain", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        f"{explainer}/v1.0/genome/routing/explain",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
     )
     assert answer.status_code == 200, answer.text
-    in_plugin = plugin_client.client.post("/api/v1/explain", json=body, headers=plugin_client.headers("viewer"))
+    in_plugin = plugin_client.client.post(
+        "/api/v1/explain", json=body, headers=plugin_client.headers("viewer")
+    )
     assert answer.json() == in_plugin.json()
 
 
@@ -70,7 +75,9 @@ def test_standalone_explainer_reports_bad_input(plugin_client, explainer) -> Non
 def test_port_is_validated() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "airgenome.cli.main", "explainer", "--port", "80"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "80 is not a usable port (1024-65535)" in result.stderr

@@ -39,18 +39,35 @@ def live_models(live_stack):
     where = store_locations(live_stack.home)
     store = ModelStore(where.model_store_uri, artifacts=where.model_artifacts)
     x, _ = models.tabular_data()
-    forest = GenomeEstimator(models.forest(), modality="tabular", feature_names=models.FEATURES, target_classes=["price"])
+    forest = GenomeEstimator(
+        models.forest(), modality="tabular", feature_names=models.FEATURES, target_classes=["price"]
+    )
     forest.explainer.sampleExplanations(x[:100])
     records = {
         "tabular": store.save_model(
-            forest, {**META, "canonicalName": "/ui/housing/forest", "framework": "sklearn",
-                     "inputModality": "tabular", "predictionType": "regression"}
+            forest,
+            {
+                **META,
+                "canonicalName": "/ui/housing/forest",
+                "framework": "sklearn",
+                "inputModality": "tabular",
+                "predictionType": "regression",
+            },
         ),
         "text": store.save_model(
-            GenomeEstimator(models.text_pipeline("logistic"), modality="text", estimator_predict="predict_proba",
-                            target_classes=models.TOPICS),
-            {**META, "canonicalName": "/ui/text/topics", "framework": "sklearn", "inputModality": "text",
-             "predictionType": "classification"},
+            GenomeEstimator(
+                models.text_pipeline("logistic"),
+                modality="text",
+                estimator_predict="predict_proba",
+                target_classes=models.TOPICS,
+            ),
+            {
+                **META,
+                "canonicalName": "/ui/text/topics",
+                "framework": "sklearn",
+                "inputModality": "text",
+                "predictionType": "classification",
+            },
         ),
     }
     try:
@@ -59,8 +76,13 @@ def live_models(live_stack):
         return records
     records["image"] = store.save_model(
         GenomeEstimator(models.cnn(), modality="image", target_classes=["background", "square"]),
-        {**META, "canonicalName": "/ui/images/squares", "framework": "keras", "inputModality": "image",
-         "predictionType": "classification"},
+        {
+            **META,
+            "canonicalName": "/ui/images/squares",
+            "framework": "keras",
+            "inputModality": "image",
+            "predictionType": "classification",
+        },
     )
     return records
 
@@ -87,7 +109,9 @@ def shots(tmp_path_factory) -> Path:
 
 
 def _open(page, live_stack, record) -> None:
-    page.goto(f"{live_stack.url}/airgenome/models/{record.canonical_name.lstrip('/')}/versions/{record.version}")
+    page.goto(
+        f"{live_stack.url}/airgenome/models/{record.canonical_name.lstrip('/')}/versions/{record.version}"
+    )
     assert page.locator("#xp-form").count() == 1
 
 
@@ -135,7 +159,9 @@ def test_image_explanation_shows_the_overlay(browser_page, live_stack, live_mode
     _open(page, live_stack, live_models["image"])
     page.set_input_files("#xp-image", str(path))
     page.click("#xp-form button[type=submit]")
-    page.wait_for_function("document.getElementById('xp-overlay') && document.getElementById('xp-overlay').naturalWidth > 0")
+    page.wait_for_function(
+        "document.getElementById('xp-overlay') && document.getElementById('xp-overlay').naturalWidth > 0"
+    )
     assert page.evaluate("document.getElementById('xp-overlay').naturalWidth") == models.IMAGE_SIZE
     assert "class square" in page.locator(".xp-summary").text_content()
     page.screenshot(path=str(shots / "image.png"), full_page=True)
@@ -145,7 +171,9 @@ def test_models_are_in_airflows_navigation(browser_page, live_stack) -> None:
     import httpx
 
     response = httpx.get(
-        f"{live_stack.url}/api/v2/plugins", headers={"Authorization": f"Bearer {live_stack.token}"}, timeout=30
+        f"{live_stack.url}/api/v2/plugins",
+        headers={"Authorization": f"Bearer {live_stack.token}"},
+        timeout=30,
     )
     views = [view for plugin in response.json()["plugins"] for view in plugin.get("external_views", [])]
     assert {"name": "Models", "href": "/airgenome/models"}.items() <= next(

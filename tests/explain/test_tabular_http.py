@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -42,7 +44,9 @@ def test_xgboost_shap_adds_up_to_the_prediction(plugin_client, tabular_models) -
 
 def test_classifier_has_one_block_per_label(plugin_client, tabular_models) -> None:
     forest = tabular_models["classifier"]["model"]
-    body = explain(plugin_client, {"canonicalName": "/tests/explain/classifier", "entries": ROWS.tolist()}).json()
+    body = explain(
+        plugin_client, {"canonicalName": "/tests/explain/classifier", "entries": ROWS.tolist()}
+    ).json()
     assert body["number_labels"] == 3
     shapley = np.asarray(body["shapley"])
     assert shapley.shape == (3, 3, 8)  # [labels][rows][features]
@@ -52,7 +56,9 @@ def test_classifier_has_one_block_per_label(plugin_client, tabular_models) -> No
 
 def test_linear_model_uses_the_linear_explainer(plugin_client, tabular_models) -> None:
     logistic = tabular_models["logistic"]["model"]
-    body = explain(plugin_client, {"canonicalName": "/tests/explain/logistic", "entries": ROWS.tolist()}).json()
+    body = explain(
+        plugin_client, {"canonicalName": "/tests/explain/logistic", "entries": ROWS.tolist()}
+    ).json()
     shapley = np.asarray(body["shapley"])
     assert body["number_labels"] == 1 and shapley.shape == (3, 8)
     # The linear explainer explains the log-odds around the stored sample's mean.
@@ -63,7 +69,9 @@ def test_linear_model_uses_the_linear_explainer(plugin_client, tabular_models) -
 
 def test_other_models_use_bounded_kernel_shap(plugin_client, tabular_models) -> None:
     knn = tabular_models["knn"]["model"]
-    body = explain(plugin_client, {"canonicalName": "/tests/explain/knn", "entries": ROWS[:1].tolist()}).json()
+    body = explain(
+        plugin_client, {"canonicalName": "/tests/explain/knn", "entries": ROWS[:1].tolist()}
+    ).json()
     shapley = np.asarray(body["shapley"])
     assert shapley.shape == (1, 8)
     # KernelSHAP keeps efficiency exactly: base value + contributions == prediction.
@@ -78,7 +86,9 @@ def test_genome_path_answers_the_same(plugin_client, tabular_models) -> None:
     assert genome.json() == ours
 
 
-def test_version_and_alias_select_the_model(plugin_client, explain_store, tabular_models, monkeypatch) -> None:
+def test_version_and_alias_select_the_model(
+    plugin_client, explain_store, tabular_models, monkeypatch
+) -> None:
     from airgenome.explain.service import get_service
     from tests.explain.conftest import save
 
@@ -90,14 +100,21 @@ def test_version_and_alias_select_the_model(plugin_client, explain_store, tabula
     from airgenome.models.estimator import GenomeEstimator
 
     save(
-        explain_store, GenomeEstimator(second_model, modality="tabular"), "/tests/explain/forest",
-        framework="sklearn", inputModality="tabular", predictionType="regression", versionName="2.0",
+        explain_store,
+        GenomeEstimator(second_model, modality="tabular"),
+        "/tests/explain/forest",
+        framework="sklearn",
+        inputModality="tabular",
+        predictionType="regression",
+        versionName="2.0",
     )
     explain_store.set_alias(first.id, "champion")
     rows = ROWS[:1].tolist()
 
     def total(**selector) -> float:
-        body = explain(plugin_client, {"canonicalName": "/tests/explain/forest", "entries": rows, **selector}).json()
+        body = explain(
+            plugin_client, {"canonicalName": "/tests/explain/forest", "entries": rows, **selector}
+        ).json()
         return body["expected"][0] + sum(body["shapley"][0])
 
     first_prediction = tabular_models["forest"]["model"].predict(ROWS[:1])[0]
@@ -107,7 +124,9 @@ def test_version_and_alias_select_the_model(plugin_client, explain_store, tabula
     assert total(alias="champion") == pytest.approx(first_prediction, abs=1e-6)
 
 
-def test_latest_is_cached_for_the_resolve_ttl(plugin_client, explain_store, tabular_models, monkeypatch) -> None:
+def test_latest_is_cached_for_the_resolve_ttl(
+    plugin_client, explain_store, tabular_models, monkeypatch
+) -> None:
     from airgenome.explain.service import ModelRef, get_service
 
     service = get_service()
@@ -123,9 +142,18 @@ def test_latest_is_cached_for_the_resolve_ttl(plugin_client, explain_store, tabu
     ref = ModelRef("/tests/explain/xgboost", version="latest")
     first = service.record(ref)
     assert service.record(ref) is first and len(calls) == 1
+    # Past the TTL: the cached record answers at once and a background refresh runs.
+    monkeypatch.setattr(service, "resolve_ttl_s", 0.05)
+    time.sleep(0.1)
+    assert service.record(ref) is first
+    deadline = time.monotonic() + 10
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 2
+    # TTL 0: resolved on every request, synchronously.
     monkeypatch.setattr(service, "resolve_ttl_s", 0.0)
     service.record(ref)
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_global_explanations_are_served(plugin_client, tabular_models) -> None:

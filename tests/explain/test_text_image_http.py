@@ -24,7 +24,9 @@ PLANTED = "spa00"  # the strongest "space" word of the generated corpus
 def test_lime_ranks_the_planted_token_first(plugin_client, text_model) -> None:
     filler = "w0001 w0002 w0003 w0010 w0020 w0030 w0040 w0050 w0060 w0070 w0080 w0090"
     text = f"{filler} {PLANTED} w0100 w0200, w0300."
-    response = post(plugin_client, {"application": "search", "canonicalName": "/tests/explain/text", "text": text})
+    response = post(
+        plugin_client, {"application": "search", "canonicalName": "/tests/explain/text", "text": text}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"metrics", "textExplanation"}
@@ -119,7 +121,10 @@ def test_gradcam_over_http_has_genomes_shape(plugin_client, image_model) -> None
 
     top, left = 20, 6
     picture = _planted(top, left)
-    response = post(plugin_client, {"application": "search", "canonicalName": "/tests/explain/cnn", "image": png_base64(picture)})
+    response = post(
+        plugin_client,
+        {"application": "search", "canonicalName": "/tests/explain/cnn", "image": png_base64(picture)},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"class", "score", "number_labels", "image"}

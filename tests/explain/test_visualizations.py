@@ -21,7 +21,9 @@ def _is_svg(response) -> bool:
 
 
 def test_forest_tree_svg(plugin_client, tabular_models) -> None:
-    response = get(plugin_client, "/api/v1/models/tests/explain/forest/versions/1/visualizations/tree?index=3")
+    response = get(
+        plugin_client, "/api/v1/models/tests/explain/forest/versions/1/visualizations/tree?index=3"
+    )
     assert response.status_code == 200, response.text
     assert _is_svg(response)
     assert "MedInc" in response.text  # the splits are labelled with the stored feature names
@@ -35,7 +37,9 @@ def test_xgboost_tree_svg_by_registered_name(plugin_client, tabular_models) -> N
 
 
 def test_coefficients_svg(plugin_client, tabular_models) -> None:
-    response = get(plugin_client, "/api/v1/models/tests/explain/logistic/versions/1/visualizations/coefficients")
+    response = get(
+        plugin_client, "/api/v1/models/tests/explain/logistic/versions/1/visualizations/coefficients"
+    )
     assert response.status_code == 200, response.text
     assert _is_svg(response)
     assert "LogisticRegression coefficients" in response.text
@@ -44,9 +48,17 @@ def test_coefficients_svg(plugin_client, tabular_models) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("forest/versions/1/visualizations/tree?index=30", 422, "index: 30 is out of range; this model has 30 tree(s) (0..29)"),
+        (
+            "forest/versions/1/visualizations/tree?index=30",
+            422,
+            "index: 30 is out of range; this model has 30 tree(s) (0..29)",
+        ),
         ("logistic/versions/1/visualizations/tree", 422, "model: LogisticRegression is not a tree model"),
-        ("forest/versions/1/visualizations/coefficients", 422, "model: RandomForestRegressor has no coefficients"),
+        (
+            "forest/versions/1/visualizations/coefficients",
+            422,
+            "model: RandomForestRegressor has no coefficients",
+        ),
         ("forest/versions/7/visualizations/tree", 404, None),
         ("forest/versions/1/visualizations/tree?index=-1", 422, None),
     ],
@@ -69,8 +81,11 @@ def test_spark_tree_svg() -> None:
     from airgenome.visualize.trees import _spark_predict, tree_svg
 
     spark = (
-        SparkSession.builder.master("local[1]").appName("airgenome-tree-test")
-        .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1").getOrCreate()
+        SparkSession.builder.master("local[1]")
+        .appName("airgenome-tree-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
     )
     try:
         x, y = models.tabular_data(80)
