@@ -9,7 +9,7 @@ alpha 1), made cheaper without changing what it estimates:
 - one weighted ridge solve fits every class at once (lime fits one per class, twice);
 - for sklearn pipelines that start with a word Count/Tfidf vectorizer, the perturbed
   texts' term matrix is built straight from the masks (`text_vectorized`, exact);
-- fewer samples: 3000 with that shortcut, else 600-1500 scaled to the number of distinct
+- fewer samples: 2500 with that shortcut, else 600-1500 scaled to the number of distinct
   words (`sample_count`); the benchmark checks the top-5 words against lime's default
   5000 samples.
 
@@ -33,9 +33,9 @@ RIDGE_ALPHA = 1.0
 MIN_SAMPLES = 600
 MAX_SAMPLES = 1500
 SAMPLES_PER_WORD = 8
-# With the exact vectorizer shortcut: 3000 samples keep ~84 % of lime@5000's top-5 words
-# (lime@5000 against itself with another seed: see docs/explanations.md) at ~7x its speed.
-FAST_SAMPLES = 3000
+# With the exact vectorizer shortcut: 2500 samples keep ~85 % of lime@5000's top-5 words
+# (mean overlap; see docs/explanations.md for lime against itself) at 5-10x its speed.
+FAST_SAMPLES = 2500
 
 PredictProba = Callable[[list[str]], Any]
 

@@ -159,6 +159,18 @@ def _check_templates(value: Any, path: str, findings: _Findings) -> None:
             _check_templates(item, f"{path}[{index}]", findings)
 
 
+# "{{" / "{%" can only appear after decoding if the text holds them literally or spells a
+# brace or percent sign as a \u escape; otherwise the (costly) walk can be skipped.
+_TEMPLATE_HINTS = ("{{", "{%", "\\u007b", "\\u007B", "\\u0025")
+
+
+def _may_hold_templates(raw: bytes | str | Mapping[str, Any]) -> bool:
+    if isinstance(raw, Mapping):
+        return True
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    return any(hint in text for hint in _TEMPLATE_HINTS)
+
+
 def _check_tree(steps: Any, limit: SequencerLimits, findings: _Findings) -> None:
     if not isinstance(steps, list):
         return  # pydantic reports the type
@@ -405,7 +417,8 @@ def _parse(raw: bytes | str | Mapping[str, Any], chosen: str, limit: SequencerLi
     document = load_json(raw, limit.max_body_bytes)
 
     findings = _Findings()
-    _check_templates(document, "", findings)
+    if _may_hold_templates(raw):
+        _check_templates(document, "", findings)
     _check_tree(document.get("steps"), limit, findings)
     seq: Sequence | None = None
     try:

@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 
 from airgenome.errors import InvalidInput, PayloadTooLarge
+from airgenome.sequence.components import COMPONENTS
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import echo, spec
+
+KNOWN = ", ".join(sorted(COMPONENTS))
+assert {"genome.echo", "genome.fail", "sklearn.train-forest"} <= set(COMPONENTS)
 
 
 def _errors(raw: Any, **kwargs: Any) -> dict[str, str]:
@@ -79,8 +83,7 @@ def test_every_offender_in_one_error_with_paths() -> None:
         "steps[5].stepName": "'parallel_1' is reserved for a parallel group's id "
         "(parallel_<position>); rename it",
         "steps[6].command": 'command is an argv list like ["python", "train.py"], not a shell string',
-        "steps[7].component": "'os.system' is not a known component "
-        "(known: genome.echo, genome.fail, sklearn.train-forest)",
+        "steps[7].component": f"'os.system' is not a known component (known: {KNOWN})",
         "steps[8]": "must be a step object, or a list of steps (a parallel group)",
     }
 
@@ -206,9 +209,9 @@ def test_kubernetes_mode_needs_allowed_images(monkeypatch: pytest.MonkeyPatch) -
 def test_local_mode_needs_something_to_run() -> None:
     assert _errors(spec([{"stepName": "a", "image": "unknown/thing:1"}, {"stepName": "b"}])) == {
         "steps[0]": "cannot run in local mode: image 'unknown/thing:1' packages no catalogued "
-        "component; set component (one of genome.echo, genome.fail, sklearn.train-forest) or command",
+        f"component; set component (one of {KNOWN}) or command",
         "steps[1]": "cannot run in local mode: it has neither component, command nor image; set "
-        "component (one of genome.echo, genome.fail, sklearn.train-forest) or command",
+        f"component (one of {KNOWN}) or command",
     }
 
 
@@ -238,3 +241,10 @@ def test_pathological_nesting_is_a_422_not_a_crash() -> None:
     assert _errors(deep) == {"steps[0][0][0][0][0][0][0][0][0]": "nested deeper than 8 levels"}
     deeper = '{"pipelineName": "p", "application": "a", "steps": ' + "[" * 5000 + "]" * 5000 + "}"
     assert _errors(deeper) == {"$": "nested too deeply to be a sequence"}
+
+
+@pytest.mark.parametrize("escaped", ["\\u007b\\u007b conn.x.password }}", "{\\u0025 if 1 %}", "\\u007B{ var }}"])
+def test_template_syntax_spelled_with_json_escapes_is_still_found(escaped: str) -> None:
+    head = '{"pipelineName": "p", "application": "a", "steps": [{"stepName": "a", "command": ["x"], '
+    raw = head + '"parameters": {"q": "' + escaped + '"}}]}'
+    assert list(_errors(raw.encode())) == ["steps[0].parameters.q"]
