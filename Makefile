@@ -47,7 +47,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 bench: install
-	$(PY) tests/bench/run_all.py
+	BENCH=$(BENCH) $(PY) tests/bench/run_all.py
 
 down:
 	$(VENV)/bin/airgenome down

@@ -74,7 +74,9 @@ def main() -> None:
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.set_experiment("bench-raw")
+    # An explicit artifact location: MLflow's default is ./mlruns in the working directory.
+    experiment_id = client.create_experiment("bench-raw", artifact_location=str(Path(base) / "raw-artifacts"))
+    experiment = mlflow.set_experiment(experiment_id=experiment_id)
 
     print(f"model store benchmark: forest 120x5 on diabetes, {args.repeat} repeats, store {base}")
     print("save")
