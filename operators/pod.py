@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
+
 from airgenome.errors import InvalidInput
 from airgenome.operators.pod_settings import GPU_RESOURCE, gpu_pool_name, pod_settings
 from airgenome.sequence.contract import StepContract, step_environment
-from kubernetes.client import models as k8s
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

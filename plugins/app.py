@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
 from airgenome import __version__
 from airgenome.errors import AirgenomeError
 from airgenome.plugins.deps import authenticated_user
 from airgenome.plugins.routers import health
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
 
 URL_PREFIX = "/airgenome"
 
@@ -21,8 +22,14 @@ def _routers() -> list[APIRouter]:
     from airgenome.plugins.pages import home
     from airgenome.plugins.pages import models as models_page
     from airgenome.plugins.pages import sequences as sequences_page
-    from airgenome.plugins.routers import evaluations, genome_compat, models, sequences
-    from airgenome.plugins.routers import explain, visualizations
+    from airgenome.plugins.routers import (
+        evaluations,
+        explain,
+        genome_compat,
+        models,
+        sequences,
+        visualizations,
+    )
 
     return [
         health.router,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
+
 from airgenome.plugins.app import URL_PREFIX, create_app
 
 

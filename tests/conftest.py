@@ -111,8 +111,9 @@ def airflow_metadata() -> Path:
 def plugin_client(airflow_metadata: Path, session_home: Path) -> Iterator[PluginClient]:
     from airflow.api_fastapi.app import init_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airgenome.plugins.app import create_app
     from fastapi.testclient import TestClient
+
+    from airgenome.plugins.app import create_app
 
     manager = init_auth_manager()
     tokens = {

@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 
 def _model_store_exists() -> bool:
-    from airgenome.settings import store_locations
     from sqlalchemy.engine import make_url
+
+    from airgenome.settings import store_locations
 
     uri = store_locations().model_store_uri
     if not uri.startswith("sqlite:"):

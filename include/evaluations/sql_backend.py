@@ -22,16 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from airgenome.errors import NotFound, Unavailable
-from airgenome.evaluations.records import (
-    EvaluationPage,
-    EvaluationRunRecord,
-    EvaluationSummary,
-    ExpectationRecord,
-    TargetModel,
-    TaskRecord,
-)
-from airgenome.evaluations.store import EvaluationQuery, EvaluationStore
 from sqlalchemy import (
     DateTime,
     Engine,
@@ -50,6 +40,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.pool import StaticPool
+
+from airgenome.errors import NotFound, Unavailable
+from airgenome.evaluations.records import (
+    EvaluationPage,
+    EvaluationRunRecord,
+    EvaluationSummary,
+    ExpectationRecord,
+    TargetModel,
+    TaskRecord,
+)
+from airgenome.evaluations.store import EvaluationQuery, EvaluationStore
 
 log = logging.getLogger(__name__)
 

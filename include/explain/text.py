@@ -34,7 +34,7 @@ MIN_SAMPLES = 600
 MAX_SAMPLES = 1500
 SAMPLES_PER_WORD = 8
 # With the exact vectorizer shortcut: 2500 samples keep ~85 % of lime@5000's top-5 words
-# (mean overlap; see docs/explanations.md for lime against itself) at 5-10x its speed.
+# (mean overlap; see the README benchmark section for lime against itself) at 5-10x its speed.
 FAST_SAMPLES = 2500
 
 PredictProba = Callable[[list[str]], Any]

@@ -1,6 +1,6 @@
 """Sequence files -> DAGs, with every broken file reported and none hiding another.
 
-Two tiny DAG files call this module (see docs/sequencer.md for why two):
+Two tiny DAG files call this module (see README, "Loader: one broken file never hides another"):
 
 - ``dags/sequences_loader.py`` -> `publish_dags`: one DAG per valid ``*.json`` in the bundle's
   ``sequences/`` folder and in the uploads folder. It never raises for a bad file, so one

@@ -6,11 +6,12 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
 from airgenome.errors import InvalidInput, NotFound
 from airgenome.plugins.deps import CanReadDags, CurrentUser
 from airgenome.plugins.pages.layout import esc, page
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["pages"], include_in_schema=False, dependencies=[CanReadDags])
 

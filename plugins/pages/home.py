@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from airgenome.plugins.deps import CurrentUser
-from airgenome.plugins.pages.layout import esc, page
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
+from airgenome.plugins.deps import CurrentUser
+from airgenome.plugins.pages.layout import esc, page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

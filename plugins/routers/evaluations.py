@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from airgenome.plugins.deps import CanReadDags, CurrentUser
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+
+from airgenome.plugins.deps import CanReadDags, CurrentUser
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"], dependencies=[CanReadDags])
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from airgenome import __version__
-from airgenome.plugins.deps import CurrentUser
 from fastapi import APIRouter
 from pydantic import BaseModel
+
+from airgenome import __version__
+from airgenome.plugins.deps import CurrentUser
 
 router = APIRouter(tags=["health"])
 

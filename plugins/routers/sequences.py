@@ -3,7 +3,7 @@
 Order of checks on every upload: size (413, before anything is parsed), emptiness (422),
 content type (415), then the sequencer's own validation (422 with every field path) —
 and only a valid spec is written. Airflow is reached through its REST API with the
-caller's own token (see docs/sequences-api.md for why).
+caller's own token (see the README, "How the plugin talks to Airflow").
 """
 
 from __future__ import annotations

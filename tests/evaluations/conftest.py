@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from airgenome.evaluations.store import EvaluationStore, get_evaluation_store
 
 

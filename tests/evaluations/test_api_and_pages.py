@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from airgenome.evaluations import EvaluationRunRecord, GenomeEvaluationRun, evaluation, task
 from airgenome.evaluations.store import get_evaluation_store
-
 from tests.evaluations.genome_example import TrainTestEvaluation
 
 XSS = "<script>alert('x')</script>"

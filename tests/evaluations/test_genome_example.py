@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from airgenome.evaluations import FAIL, PASS, EvaluationStore
-
 from tests.evaluations.genome_example import TrainTestEvaluation
 
 
@@ -89,12 +88,13 @@ def _documents(per_topic: int = 30) -> tuple[list[str], list[int], list[str]]:
 
 def test_example_with_the_model_store(isolated_home) -> None:
     """The README flow: train a text pipeline, save it, evaluate the saved version by its id."""
-    from airgenome.evaluations.store import get_evaluation_store
-    from airgenome.sdk import GenomeEstimator, ModelStore
     from sklearn.decomposition import TruncatedSVD
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
+
+    from airgenome.evaluations.store import get_evaluation_store
+    from airgenome.sdk import GenomeEstimator, ModelStore
 
     model_store = ModelStore()
     texts, target, target_names = _documents()

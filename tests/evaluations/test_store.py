@@ -6,6 +6,7 @@ import multiprocessing
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from airgenome.errors import InvalidInput, NotFound
 from airgenome.evaluations import (
     FAIL,
@@ -17,7 +18,6 @@ from airgenome.evaluations import (
     TaskRecord,
 )
 from airgenome.evaluations.store import EvaluationQuery, get_evaluation_store
-
 from tests.evaluations.writers import write_runs
 
 WRITERS = 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from airgenome.plugins.app import create_app, route_table
 
 # Path parameters get a harmless sample value; the route may then 404/422, never 401.

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airgenome.sequence.contract import StepContract
 
+from airgenome.sequence.contract import StepContract
 from tests.standin.k8s_api import StandInKubernetes
 
 FAILING_IMAGE = "registry.example/airgenome/broken:1"

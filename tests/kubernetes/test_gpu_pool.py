@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from airgenome.embedded.pools import (
     PoolError,
     count_visible_gpus,
@@ -18,7 +19,6 @@ from airgenome.embedded.pools import (
     gpu_slots,
 )
 from airgenome.errors import InvalidInput
-
 from tests.conftest import free_port
 
 

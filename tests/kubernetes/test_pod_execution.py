@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from airgenome.operators.pod import GenomePodOperator
 from airgenome.sequence.contract import step_environment
 from airgenome.settings import store_locations
-
 from tests.kubernetes.conftest import FAILING_IMAGE, make_contract
 from tests.standin.k8s_api import TOKEN, StandInKubernetes
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+
 from airgenome.errors import InvalidInput
 from airgenome.operators.pod import PREVIEW_RUN_ID, GenomePodOperator, render_pod_manifest
 from airgenome.operators.pod_settings import PodSettingsError, pod_settings
 from airgenome.sequence.contract import step_environment
 from airgenome.settings import store_locations
-
 from tests.kubernetes.conftest import make_contract
 
 # The Kubernetes version matching the installed client (kubernetes 36.x ~ 1.36).
