@@ -13,17 +13,8 @@ import os
 from typing import Any
 
 from airgenome import settings
+from airgenome.cli.arguments import port as port_argument
 from airgenome.cli.output import fail, progress
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 1024 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a usable port (1024-65535)")
-    return port
 
 
 def _positive(value: str) -> float:
@@ -40,7 +31,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "explainer", help="serve the explain API on its own (same Airflow tokens as the plugin)"
     )
-    parser.add_argument("--port", type=_port, required=True, help="port to listen on")
+    parser.add_argument("--port", type=port_argument, required=True, help="port to listen on")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--workers", type=int, default=None, help="explanations run at once")
     parser.add_argument("--timeout", type=_positive, default=None, help="seconds per request (503 after)")

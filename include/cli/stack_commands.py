@@ -7,24 +7,15 @@ import json
 from typing import Any
 
 from airgenome import settings
+from airgenome.cli.arguments import port as port_argument
 from airgenome.cli.output import fail, progress
 from airgenome.embedded import http
 from airgenome.embedded.stack import EmbeddedStack, StackError
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 1024 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a usable port (1024-65535)")
-    return port
-
-
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="start the embedded Airflow (idempotent)")
-    up.add_argument("--port", type=_port, default=None, help="API server port (default 28080)")
+    up.add_argument("--port", type=port_argument, default=None, help="API server port (default 28080)")
     up.set_defaults(func=cmd_up)
 
     down = subparsers.add_parser("down", help="stop every process `up` started")
@@ -39,7 +30,7 @@ def register(subparsers: Any) -> None:
     token.set_defaults(func=cmd_token)
 
     demo = subparsers.add_parser("demo", help="`up`, then run the demo pipeline end to end")
-    demo.add_argument("--port", type=_port, default=None)
+    demo.add_argument("--port", type=port_argument, default=None)
     demo.set_defaults(func=cmd_demo)
 
 
