@@ -44,6 +44,15 @@ class StoreLocations:
     model_artifacts: str
     evaluation_store_uri: str
 
+    @classmethod
+    def under(cls, folder: Path) -> StoreLocations:
+        """The embedded layout: both SQLite stores and the artifacts in one folder."""
+        return cls(
+            model_store_uri=f"sqlite:///{folder / 'mlflow.db'}",
+            model_artifacts=str(folder / "artifacts"),
+            evaluation_store_uri=f"sqlite:///{folder / 'evaluations.db'}",
+        )
+
     def as_env(self) -> dict[str, str]:
         return {
             "AIRGENOME_MODEL_STORE_URI": self.model_store_uri,
@@ -53,12 +62,12 @@ class StoreLocations:
 
 
 def store_locations(home: Path | None = None) -> StoreLocations:
-    base = home or airgenome_home()
+    """The embedded defaults under ``<home>/stores``, each overridable by its variable."""
+    default = StoreLocations.under((home or airgenome_home()) / "stores")
     return StoreLocations(
-        model_store_uri=_env("MODEL_STORE_URI") or f"sqlite:///{base / 'stores' / 'mlflow.db'}",
-        model_artifacts=_env("MODEL_ARTIFACTS") or str(base / "stores" / "artifacts"),
-        evaluation_store_uri=_env("EVALUATION_STORE_URI")
-        or f"sqlite:///{base / 'stores' / 'evaluations.db'}",
+        model_store_uri=_env("MODEL_STORE_URI") or default.model_store_uri,
+        model_artifacts=_env("MODEL_ARTIFACTS") or default.model_artifacts,
+        evaluation_store_uri=_env("EVALUATION_STORE_URI") or default.evaluation_store_uri,
     )
 
 

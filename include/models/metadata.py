@@ -13,19 +13,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from airgenome.errors import InvalidInput
+from airgenome.models.records import GENOME_FIELDS
 
-REQUIRED_FIELDS = (
-    "canonicalName",
-    "application",
-    "pipelineName",
-    "pipelineRunId",
-    "pipelineStage",
-    "versionName",
-    "framework",
-    "inputModality",
-)
 # predictionType is required too, but Genome's tabular example omits it: it is inferred from
 # scikit-learn/XGBoost estimators (regressor / classifier) and demanded only when it cannot be.
+REQUIRED_FIELDS = tuple(field for field in GENOME_FIELDS if field != "predictionType")
 OPTIONAL_FIELDS = ("predictionType", "description", "datasets", "tags")
 
 FRAMEWORKS = ("sklearn", "xgboost", "keras", "tensorflow", "spark")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airgenome.settings import StoreLocations
 from tests.explain import models
 
 META = {
@@ -23,11 +24,7 @@ META = {
 def explain_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The store the plugin reads (env vars), one per test module."""
     base: Path = tmp_path_factory.mktemp("explain-store")
-    env = {
-        "AIRGENOME_MODEL_STORE_URI": f"sqlite:///{base / 'mlflow.db'}",
-        "AIRGENOME_MODEL_ARTIFACTS": str(base / "artifacts"),
-        "AIRGENOME_EVALUATION_STORE_URI": f"sqlite:///{base / 'evaluations.db'}",
-    }
+    env = StoreLocations.under(base).as_env()
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)

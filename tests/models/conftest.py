@@ -7,15 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from airgenome.settings import StoreLocations
+
 
 @pytest.fixture(scope="module")
 def store_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     base: Path = tmp_path_factory.mktemp("model-store")
-    env = {
-        "AIRGENOME_MODEL_STORE_URI": f"sqlite:///{base / 'mlflow.db'}",
-        "AIRGENOME_MODEL_ARTIFACTS": str(base / "artifacts"),
-        "AIRGENOME_EVALUATION_STORE_URI": f"sqlite:///{base / 'evaluations.db'}",
-    }
+    env = StoreLocations.under(base).as_env()
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
