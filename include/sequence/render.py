@@ -6,6 +6,7 @@ imported inside the function, so validating or planning a spec never imports it.
 
 from __future__ import annotations
 
+import functools
 import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,23 @@ def _timetable(plan: Plan) -> Any:
     from airflow.timetables.trigger import CronTriggerTimetable
 
     return CronTriggerTimetable(schedule.cron, timezone="UTC")
+
+
+@functools.cache
+def _airflow_dag_defaults() -> dict[str, Any]:
+    """Airflow's configured per-DAG defaults, read once per process and passed explicitly.
+
+    DAG's own field factories would read the config four times for every DAG built; the
+    values are identical within a parse (and in the serialized DAG), only cheaper to get.
+    """
+    from airflow.sdk.configuration import conf
+
+    return {
+        "max_active_tasks": conf.getint("core", "max_active_tasks_per_dag"),
+        "max_active_runs": conf.getint("core", "max_active_runs_per_dag"),
+        "max_consecutive_failed_dag_runs": conf.getint("core", "max_consecutive_failed_dag_runs_per_dag"),
+        "disable_bundle_versioning": conf.getboolean("dag_processor", "disable_bundle_versioning"),
+    }
 
 
 def _common(task: PlannedTask) -> dict[str, Any]:
@@ -112,6 +130,7 @@ def build_dag(plan: Plan, *, fileloc: str | None = None) -> DAG:
         catchup=False,
         tags=set(plan.tags),
         render_template_as_native_obj=False,
+        **_airflow_dag_defaults(),
     )
     dag.fileloc = fileloc or sys._getframe(1).f_code.co_filename
     groups: dict[str, Any] = {}

@@ -120,3 +120,29 @@ def test_load_errors_for_the_upload_api(tmp_path: Path) -> None:
     assert error_for(good, [tmp_path]) is None
     found = error_for(bad, [tmp_path])
     assert found is not None and found.status_code == 422
+
+
+def test_build_dags_pauses_the_collector_only_while_building(tmp_path: Path, monkeypatch) -> None:
+    import gc
+
+    from airgenome.sequence import loader
+
+    _write(tmp_path / "one.json", spec([echo("a")], pipelineName="one"))
+    seen: list[bool] = []
+    real_scan = loader.scan
+
+    def spying_scan(folders, **kwargs):
+        seen.append(gc.isenabled())
+        return real_scan(folders, **kwargs)
+
+    monkeypatch.setattr(loader, "scan", spying_scan)
+    assert gc.isenabled()
+    assert sorted(loader.build_dags(__file__, [tmp_path])) == ["one"]
+    assert seen == [False] and gc.isenabled()
+
+    gc.disable()  # a caller that paused it itself keeps it paused
+    try:
+        assert sorted(loader.build_dags(__file__, [tmp_path])) == ["one"]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

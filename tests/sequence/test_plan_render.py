@@ -146,3 +146,15 @@ def test_identical_spec_serializes_to_an_identical_dag_in_another_process_later(
     assert later == first
     start = json.loads(first)["dag"]["start_date"]
     assert start == datetime(2026, 5, 1, 6, tzinfo=UTC).timestamp()  # createdAt + one period
+
+
+def test_dag_limits_are_airflows_configured_defaults() -> None:
+    from airflow.sdk.configuration import conf
+
+    dag = build_dag(plan_sequence(parse_sequence(json.dumps(spec([echo("a")])).encode(), mode="local")))
+    assert (dag.max_active_tasks, dag.max_active_runs, dag.max_consecutive_failed_dag_runs) == (
+        conf.getint("core", "max_active_tasks_per_dag"),
+        conf.getint("core", "max_active_runs_per_dag"),
+        conf.getint("core", "max_consecutive_failed_dag_runs_per_dag"),
+    )
+    assert dag.disable_bundle_versioning is conf.getboolean("dag_processor", "disable_bundle_versioning")
