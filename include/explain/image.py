@@ -16,7 +16,9 @@ import base64
 import binascii
 import io
 import re
+import struct
 import warnings
+import zlib
 from typing import Any
 
 import numpy as np
@@ -166,12 +168,17 @@ class GradCam:
         }
 
 
-def upscale(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The heat map resized (bilinear) to the picture's (width, height), still in [0, 1]."""
+def heat_levels(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The heat map resized (bilinear) to the picture's (width, height), as 8-bit levels."""
     from PIL import Image
 
     heat = Image.fromarray(np.uint8(np.clip(cam, 0, 1) * 255))
-    return np.asarray(heat.resize(size, Image.Resampling.BILINEAR), dtype="float32") / 255.0
+    return np.asarray(heat.resize(size, Image.Resampling.BILINEAR))
+
+
+def upscale(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The heat map resized to the picture's (width, height), still in [0, 1]."""
+    return np.asarray(heat_levels(cam, size), dtype="float32") / 255.0
 
 
 def jet(heat: np.ndarray) -> np.ndarray:
@@ -181,17 +188,52 @@ def jet(heat: np.ndarray) -> np.ndarray:
     return np.asarray(np.clip(1.5 - np.abs(x - centres), 0.0, 1.0) * 255.0, dtype="float32")
 
 
-def overlay_png(rgb: Any, cam: np.ndarray) -> str:
-    from PIL import Image
+# The overlay's colour term for each 8-bit heat level, computed once: OVERLAY_ALPHA x jet.
+_HEAT_LEVELS = np.arange(256, dtype="float32") / 255.0
+_TINT = OVERLAY_ALPHA * jet(_HEAT_LEVELS)  # (256, 3)
 
-    heat = upscale(cam, rgb.size)
+
+def overlay(rgb: Any, cam: np.ndarray) -> np.ndarray:
+    """The jet heat map blended over the picture, uint8 (height, width, 3).
+
+    The heat map is quantised to 8 bits by the resize anyway, so its colours come from a
+    256-entry table instead of being computed per pixel (~4x faster on 224x224).
+    """
     base = np.asarray(rgb, dtype="float32")
-    mixed = np.uint8(np.clip((1 - OVERLAY_ALPHA) * base + OVERLAY_ALPHA * jet(heat), 0, 255))
-    buffer = io.BytesIO()
-    Image.fromarray(mixed).save(
-        buffer, format="PNG", compress_level=0
-    )  # ~3 ms less; noise-like maps barely compress
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    mixed = (1 - OVERLAY_ALPHA) * base + _TINT[heat_levels(cam, rgb.size)]
+    return np.asarray(np.clip(mixed, 0, 255), dtype=np.uint8)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """An RGB uint8 array as a PNG: filter 0, stored zlib blocks.
+
+    Grad-CAM overlays of photos or noise barely compress, and the answer is gzipped on the
+    wire by the API server anyway; Pillow's encoder spends ~2.5 ms choosing row filters for
+    nothing on 224x224, this takes ~0.2 ms. Any PNG reader decodes it (tested with Pillow).
+    """
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError("encode_png takes (height, width, 3) uint8 pixels")
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, width * 3 + 1), dtype=np.uint8)  # a 0 filter byte per row
+    rows[:, 1:] = pixels.reshape(height, width * 3)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", header),
+            chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)),
+            chunk(b"IEND", b""),
+        )
+    )
+
+
+def overlay_png(rgb: Any, cam: np.ndarray) -> str:
+    """The overlay as a PNG data URL that an ``<img src>`` shows directly."""
+    return "data:image/png;base64," + base64.b64encode(encode_png(overlay(rgb, cam))).decode("ascii")
 
 
 def _as_probabilities(predictions: np.ndarray) -> np.ndarray:

@@ -205,11 +205,6 @@ class ExplainService:
         result: dict[str, Any] = loaded.explainer.explain(value)
         return result
 
-    async def explain(
-        self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
-    ) -> dict[str, Any]:
-        return await self.pool.run(lambda: self.explain_sync(ref, entries=entries, image=image, text=text))
-
     def global_explanations(self, ref: ModelRef) -> dict[str, Any]:
         store = self.store
         record = self.record(ref, store)

@@ -13,10 +13,11 @@ as in the models router).
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from airgenome.plugins.deps import CanReadDags
@@ -114,7 +115,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _explain(request: ExplainRequest) -> JSONResponse:
+async def _explain(request: ExplainRequest) -> Response:
     from airgenome.explain.service import ModelRef, get_service
 
     ref = ModelRef(
@@ -123,19 +124,30 @@ async def _explain(request: ExplainRequest) -> JSONResponse:
         alias=request.alias,
         application=request.application,
     )
-    result = await get_service().explain(ref, entries=request.entries, image=request.image, text=request.text)
-    # Returned as-is: the explainers build exactly Genome's shape (no re-validation cost).
-    return JSONResponse(result)
+    service = get_service()
+    # The explainers build exactly Genome's shape, so it is not re-validated; it is encoded
+    # in the worker pool too (a Grad-CAM answer is ~200 KB of JSON), off the event loop.
+    body = await service.pool.run(
+        lambda: _json_bytes(
+            service.explain_sync(ref, entries=request.entries, image=request.image, text=request.text)
+        )
+    )
+    return Response(body, media_type="application/json")
+
+
+def _json_bytes(document: dict[str, Any]) -> bytes:
+    # What JSONResponse would send (compact, UTF-8, NaN refused).
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
 @router.post("/api/v1/explain", response_model=Explanation, responses=ERRORS)
-async def explain(request: Annotated[ExplainRequest, Body()]) -> JSONResponse:
+async def explain(request: Annotated[ExplainRequest, Body()]) -> Response:
     """SHAP for tabular rows, Grad-CAM for an image, LIME for a text."""
     return await _explain(request)
 
 
 @router.post(GENOME_EXPLAIN_PATH, response_model=Explanation, responses=ERRORS)
-async def genome_explain(request: Annotated[ExplainRequest, Body()]) -> JSONResponse:
+async def genome_explain(request: Annotated[ExplainRequest, Body()]) -> Response:
     """Genome's own path for the same explanation."""
     return await _explain(request)
 
