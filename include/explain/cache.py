@@ -55,6 +55,15 @@ class LoadOnceCache(Generic[V]):
                 self._loading.pop(key, None)
             return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The loaded value, or None without loading (a hit counts as use)."""
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._entries

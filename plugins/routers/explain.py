@@ -125,8 +125,11 @@ async def _explain(request: ExplainRequest) -> Response:
         application=request.application,
     )
     service = get_service()
-    # The explainers build exactly Genome's shape, so it is not re-validated; it is encoded
-    # in the worker pool too (a Grad-CAM answer is ~200 KB of JSON), off the event loop.
+    # The explainers build exactly Genome's shape, so it is not re-validated.
+    answer = service.explain_inline(ref, entries=request.entries, image=request.image, text=request.text)
+    if answer is not None:  # a few rows of exact SHAP on a loaded model: cheaper than a hop
+        return Response(_json_bytes(answer), media_type="application/json")
+    # Encoded in the worker pool too (a Grad-CAM answer is ~200 KB of JSON), off the loop.
     body = await service.pool.run(
         lambda: _json_bytes(
             service.explain_sync(ref, entries=request.entries, image=request.image, text=request.text)

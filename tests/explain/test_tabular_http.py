@@ -175,3 +175,47 @@ def test_global_explanations_missing_is_404(plugin_client, explain_store, tabula
     )
     assert response.status_code == 404
     assert "sampleExplanations" in response.json()["detail"]
+
+
+def test_a_few_rows_on_a_loaded_model_are_answered_inline(
+    plugin_client, tabular_models, monkeypatch
+) -> None:
+    """The inline path gives the worker pool's exact answer, and only when it is cheap."""
+    from airgenome.explain.service import INLINE_MAX_ROWS, ModelRef, get_service
+
+    service = get_service()
+    monkeypatch.setattr(service, "resolve_ttl_s", 3600.0)
+    forest = ModelRef("/tests/explain/forest", application="search")
+    rows = ROWS[:2].tolist()
+    service.record(forest)  # resolved, but not loaded yet:
+    service.cache.clear()
+    assert service.explain_inline(forest, entries=rows) is None
+    pooled = explain(plugin_client, {**forest_body(), "entries": rows})  # loads it
+    assert pooled.status_code == 200, pooled.text
+    assert service.explain_inline(forest, entries=rows) == pooled.json()
+
+    too_many = models.tabular_data(seed=6)[0][: INLINE_MAX_ROWS + 1].tolist()
+    assert service.explain_inline(forest, entries=too_many) is None
+    assert service.explain_inline(forest, image="aGk=") is None
+    assert service.explain_inline(ModelRef("/tests/explain/forest", application="other"), entries=rows) is None
+    assert service.explain_inline(ModelRef("/tests/explain/forest", version="99"), entries=rows) is None
+
+    knn = ModelRef("/tests/explain/knn")  # KernelSHAP: never inline
+    assert explain(plugin_client, {"canonicalName": "/tests/explain/knn", "entries": rows}).status_code == 200
+    assert service.loaded(knn) is not None and service.explain_inline(knn, entries=rows) is None
+
+    # A name resolved too long ago would need MLflow: not inline (the pool path resolves it).
+    monkeypatch.setattr(service, "resolve_ttl_s", 0.0)
+    assert service.loaded(forest) is None
+
+
+def test_inline_errors_name_the_field(plugin_client, tabular_models) -> None:
+    rows = ROWS[:1].tolist()
+    assert explain(plugin_client, {**forest_body(), "entries": rows}).status_code == 200  # loaded
+    response = explain(plugin_client, {**forest_body(), "entries": [[1.0, "x", *rows[0][2:]]]})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "entries[0][1]: 'x' is not a number"
+
+
+def forest_body() -> dict:
+    return {"application": "search", "canonicalName": "/tests/explain/forest"}
