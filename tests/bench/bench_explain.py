@@ -106,10 +106,20 @@ def main() -> int:
         try:
             return run(client, store, GenomeEstimator, state.url, token, standalone)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
+            stop_standalone(process)
     finally:
         stack.down()
+
+
+def stop_standalone(process: subprocess.Popen[bytes]) -> None:
+    """Its whole process group, by PID; SIGKILL if it ignores SIGTERM for 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
 
 
 def start_standalone(home: Path, token: str) -> tuple[Any, subprocess.Popen[bytes]]:
@@ -140,6 +150,7 @@ def start_standalone(home: Path, token: str) -> tuple[Any, subprocess.Popen[byte
             time.sleep(0.3)
         except httpx.HTTPError:
             if process.poll() is not None or time.monotonic() > deadline:
+                stop_standalone(process)
                 raise RuntimeError("the standalone explainer did not start") from None
             time.sleep(0.3)
 
