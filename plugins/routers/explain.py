@@ -13,10 +13,9 @@ as in the models router).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,8 +114,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _explain(request: ExplainRequest) -> Response:
+async def _explain(request: ExplainRequest, accept_encoding: str | None) -> Response:
     from airgenome.explain.service import ModelRef, get_service
+    from airgenome.explain.wire import encode_answer
 
     ref = ModelRef(
         canonical_name=request.canonical_name,
@@ -128,31 +128,27 @@ async def _explain(request: ExplainRequest) -> Response:
     # The explainers build exactly Genome's shape, so it is not re-validated.
     answer = service.explain_inline(ref, entries=request.entries, image=request.image, text=request.text)
     if answer is not None:  # a few rows of exact SHAP on a loaded model: cheaper than a hop
-        return Response(_json_bytes(answer), media_type="application/json")
-    # Encoded in the worker pool too (a Grad-CAM answer is ~200 KB of JSON), off the loop.
-    body = await service.pool.run(
-        lambda: _json_bytes(
-            service.explain_sync(ref, entries=request.entries, image=request.image, text=request.text)
+        body, headers = encode_answer(answer, accept_encoding)
+    else:  # encoded in the worker pool too (a Grad-CAM answer is ~200 KB), off the event loop
+        body, headers = await service.pool.run(
+            lambda: encode_answer(
+                service.explain_sync(ref, entries=request.entries, image=request.image, text=request.text),
+                accept_encoding,
+            )
         )
-    )
-    return Response(body, media_type="application/json")
-
-
-def _json_bytes(document: dict[str, Any]) -> bytes:
-    # What JSONResponse would send (compact, UTF-8, NaN refused).
-    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.post("/api/v1/explain", response_model=Explanation, responses=ERRORS)
-async def explain(request: Annotated[ExplainRequest, Body()]) -> Response:
+async def explain(request: Annotated[ExplainRequest, Body()], http: Request) -> Response:
     """SHAP for tabular rows, Grad-CAM for an image, LIME for a text."""
-    return await _explain(request)
+    return await _explain(request, http.headers.get("accept-encoding"))
 
 
 @router.post(GENOME_EXPLAIN_PATH, response_model=Explanation, responses=ERRORS)
-async def genome_explain(request: Annotated[ExplainRequest, Body()]) -> Response:
+async def genome_explain(request: Annotated[ExplainRequest, Body()], http: Request) -> Response:
     """Genome's own path for the same explanation."""
-    return await _explain(request)
+    return await _explain(request, http.headers.get("accept-encoding"))
 
 
 class ExplainerStatus(BaseModel):
@@ -192,7 +188,7 @@ def standalone_app() -> Any:
     Same routes, same Airflow authentication (it accepts the Airflow API's tokens: same
     auth manager and JWT settings), no pages.
     """
-    from fastapi import Depends, FastAPI, Request
+    from fastapi import Depends, FastAPI
 
     from airgenome import __version__
     from airgenome.errors import AirgenomeError

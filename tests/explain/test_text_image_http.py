@@ -148,6 +148,19 @@ def test_data_url_input_is_accepted(plugin_client, image_model) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_the_overlay_answer_is_gzipped_only_for_clients_that_accept_it(plugin_client, image_model) -> None:
+    body = {"canonicalName": "/tests/explain/cnn", "image": png_base64(_planted(2, 2))}
+    answers = {}
+    for accept in ("gzip, deflate", "identity"):
+        response = plugin_client.client.post(
+            "/api/v1/explain", json=body, headers={**plugin_client.headers("viewer"), "Accept-Encoding": accept}
+        )
+        assert response.status_code == 200, response.text
+        answers[accept] = (response.headers.get("content-encoding"), response.json())
+    assert answers["gzip, deflate"][0] == "gzip" and answers["identity"][0] is None
+    assert answers["gzip, deflate"][1] == answers["identity"][1]  # the same answer, decoded
+
+
 def _image(array: np.ndarray):
     from PIL import Image
 
