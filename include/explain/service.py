@@ -1,4 +1,5 @@
-"""The explain service: resolve a model version, load it once, explain in the worker pool.
+"""The explain service: resolve a model version, load it once, explain in the worker pool
+(or right away, when a measured-cheap SHAP request needs no I/O: `explain_inline`).
 
 Used by the plugin's router and by the standalone `airgenome explainer` app alike, so
 both answer the same requests the same way. Models come from the model store by
@@ -22,12 +23,14 @@ from airgenome.explain.model import ExplainableModel, from_estimator
 from airgenome.explain.pool import WorkerPool
 
 INPUT_FOR = {"tabular": "entries", "image": "image", "text": "text"}
-# Answered on the caller's thread when the model is loaded and its name resolved: exact
-# TreeSHAP or linear SHAP of this many rows takes ~0.2 ms, less than the hop to a worker
-# thread and back (measured: p50 -0.23 ms, p95 -0.5 ms over HTTP). Everything else, and
-# anything that would load or resolve, goes to the worker pool.
+# Answered on the caller's thread when the model is loaded, its name resolved, and its
+# explanations measured cheap in the pool: exact TreeSHAP of a row of a 120-tree forest
+# takes ~0.2 ms, less than the hop to a worker thread and back (measured over HTTP: p50
+# -0.23 ms, p95 -0.5 ms). Everything else, and anything that would load or resolve, goes
+# to the worker pool.
 INLINE_MAX_ROWS = 4
 INLINE_METHODS = frozenset({"tree", "linear"})
+INLINE_BUDGET_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class LoadedModel:
     model: ExplainableModel
     explainer: Any
     record: Any = None
+    # The latest tabular explanation's seconds per row, measured in the pool (None: not yet).
+    seconds_per_row: float | None = None
 
 
 class TextExplainer:
@@ -172,12 +177,12 @@ class ExplainService:
         if ref.canonical_name in self._registered:
             if ref.version not in (None, "latest", "1") or ref.alias:
                 return None
-            return self.cache.peek(f"registered:{ref.canonical_name}")
+            return self.cache.peek(_registered_key(ref.canonical_name))
         store = self.store
         record = self._usable_resolution(self._resolve_key(store, ref), store, ref)
         if record is None or not _same_application(ref, record):
             return None  # the pool path resolves it, or answers 404
-        return self.cache.peek(f"{getattr(store.backend, 'uri', '')}|{record.id}")
+        return self.cache.peek(_stored_key(store, record))
 
     def load(self, ref: ModelRef) -> LoadedModel:
         if ref.canonical_name in self._registered:
@@ -185,12 +190,12 @@ class ExplainService:
                 raise NotFound(
                     f"model {ref.canonical_name!r} has no version {ref.version or '@' + str(ref.alias)}"
                 )
-            key = f"registered:{ref.canonical_name}"
+            key = _registered_key(ref.canonical_name)
             model = self._registered[ref.canonical_name]
             return self.cache.get(key, lambda: LoadedModel(key, model, build_explainer(model)))
         store = self.store
         record = self.record(ref, store)
-        key = f"{getattr(store.backend, 'uri', '')}|{record.id}"
+        key = _stored_key(store, record)
         return self.cache.get(key, lambda: self._load_record(store, record, key))
 
     @staticmethod
@@ -222,20 +227,27 @@ class ExplainService:
                 f"{field}: model {ref.canonical_name!r} is a {loaded.model.modality} model; send {expected!r}",
                 details=[{"field": field, "message": f"this model takes {expected}"}],
             )
+        started = time.perf_counter()
         result: dict[str, Any] = loaded.explainer.explain(value)
+        if field == "entries":
+            loaded.seconds_per_row = (time.perf_counter() - started) / max(1, len(value))
         return result
 
     def explain_inline(
         self, ref: ModelRef, *, entries: Any = None, image: Any = None, text: Any = None
     ) -> dict[str, Any] | None:
-        """The answer right away when it is cheap (a few rows of exact SHAP on a loaded
-        model), else None: the caller then sends the request to the worker pool."""
+        """The answer right away when it is cheap (a few rows of exact SHAP on a loaded model
+        whose last pooled explanation took under INLINE_BUDGET_S for this many rows), else
+        None: the caller then sends the request to the worker pool."""
         if image is not None or text is not None or not isinstance(entries, list):
             return None
         if not 0 < len(entries) <= INLINE_MAX_ROWS:
             return None
         loaded = self.loaded(ref)
         if loaded is None or getattr(loaded.explainer, "method", None) not in INLINE_METHODS:
+            return None
+        cost = loaded.seconds_per_row
+        if cost is None or cost * len(entries) > INLINE_BUDGET_S:  # unmeasured, or a big ensemble
             return None
         result: dict[str, Any] = loaded.explainer.explain(entries)
         return result
@@ -282,6 +294,14 @@ class ExplainService:
 
 
 DEFAULT_PRELOAD = "mlflow.sklearn,mlflow.xgboost,sklearn.ensemble,shap,xgboost,lime.lime_text,tensorflow,keras,mlflow.tensorflow"
+
+
+def _registered_key(canonical_name: str) -> str:
+    return f"registered:{canonical_name}"
+
+
+def _stored_key(store: Any, record: Any) -> str:
+    return f"{getattr(store.backend, 'uri', '')}|{record.id}"
 
 
 def _same_application(ref: ModelRef, record: Any) -> bool:

@@ -3,8 +3,9 @@
 ``POST /api/v1/explain`` (and Genome's own ``POST /v1.0/genome/routing/explain``) takes
 ``application``, ``canonicalName``, optional ``version`` or ``alias`` (default: latest)
 and one of ``entries`` (tabular rows), ``image`` (base64) or ``text``. The work runs in the
-explain service's bounded worker pool, never on the event loop; over the time limit or
-with the pool full the answer is 503 with a message.
+explain service's bounded worker pool, off the event loop; over the time limit or with the
+pool full the answer is 503 with a message. Only exact SHAP of a few rows on a loaded model,
+measured under 1 ms in the pool, is answered right away (cheaper than the hop to a thread).
 
 ``GET /api/v1/models/{name}/versions/{version}/explanations/global`` serves what
 ``sampleExplanations`` precomputed. Permission: DAG read (models are pipeline outputs,

@@ -180,7 +180,7 @@ def test_global_explanations_missing_is_404(plugin_client, explain_store, tabula
 def test_a_few_rows_on_a_loaded_model_are_answered_inline(
     plugin_client, tabular_models, monkeypatch
 ) -> None:
-    """The inline path gives the worker pool's exact answer, and only when it is cheap."""
+    """The inline path gives the worker pool's exact answer, and only when measured cheap."""
     from airgenome.explain.service import INLINE_MAX_ROWS, ModelRef, get_service
 
     service = get_service()
@@ -193,6 +193,12 @@ def test_a_few_rows_on_a_loaded_model_are_answered_inline(
     pooled = explain(plugin_client, {**forest_body(), "entries": rows})  # loads it
     assert pooled.status_code == 200, pooled.text
     assert service.explain_inline(forest, entries=rows) == pooled.json()
+    loaded = service.loaded(forest)
+    assert loaded is not None and loaded.seconds_per_row is not None  # measured in the pool
+    measured = loaded.seconds_per_row
+    loaded.seconds_per_row = 0.01  # a big ensemble: 10 ms a row is not for the event loop
+    assert service.explain_inline(forest, entries=rows) is None
+    loaded.seconds_per_row = measured
 
     too_many = models.tabular_data(seed=6)[0][: INLINE_MAX_ROWS + 1].tolist()
     assert service.explain_inline(forest, entries=too_many) is None
