@@ -5,6 +5,6 @@ Reads ``dags/sequences/*.json`` (shipped examples) and the uploads folder
 here and reported by ``sequences_errors.py`` instead, so it never hides another sequence.
 """
 
-from airgenome.sequence.loader import publish_dags
+from airgenome.build.loader import publish_dags
 
 publish_dags(globals(), __file__)

@@ -1,5 +1,5 @@
 # CPU component image: every CLAIMED/Genome component, run by a kubernetes-mode step as
-#   python -m airgenome.sequence.run_component NAME
+#   python -m airgenome.components.runtime NAME
 # Build from the repository root:
 #   docker build -f images/component-cpu.Dockerfile -t ghcr.io/airgenome/component-cpu:0.1.0 .
 FROM python:3.11-slim
@@ -25,4 +25,4 @@ RUN pip install "/tmp/airgenome[image,fairness,robustness]" && rm -rf /tmp/airge
 RUN useradd --create-home --uid 50000 genome
 USER 50000
 WORKDIR /home/genome
-CMD ["python", "-m", "airgenome.sequence.run_component"]
+CMD ["python", "-m", "airgenome.components.runtime"]

@@ -27,4 +27,4 @@ RUN python3 -m pip install "/tmp/airgenome[fairness,robustness]" \
 RUN useradd --create-home --uid 50000 genome
 USER 50000
 WORKDIR /home/genome
-CMD ["python3", "-m", "airgenome.sequence.run_component"]
+CMD ["python3", "-m", "airgenome.components.runtime"]

@@ -3,8 +3,9 @@
 The ``local`` execution mode (embedded default). The subprocess gets the Genome step
 environment (`airgenome.sequence.contract.step_environment`) on top of a worker environment
 stripped of Airflow's own configuration and secrets (``AIRFLOW__*``, connections, variables).
-Its stdout and stderr stream into the task log; a non-zero exit fails the task with the exit
-code and the tail of stderr. Construction is cheap: nothing is imported or started in __init__.
+Its stdout and stderr stream into the task log with the store passwords masked (a step that
+prints its store URI shows ``***``); a non-zero exit fails the task with the exit code and
+the tail of stderr. Construction is cheap: nothing is imported or started in __init__.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airgenome.operators.secrets import mask_store_secrets, redact
 from airgenome.sequence.contract import StepContract, step_environment
 
 if TYPE_CHECKING:
@@ -44,6 +46,10 @@ def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
 
 class StepFailed(AirflowException):
     """The step's process exited non-zero (Airflow retries it per the step's `retry`)."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class GenomeStepOperator(BaseOperator):
@@ -70,6 +76,7 @@ class GenomeStepOperator(BaseOperator):
         self.command = list(command) if command is not None else None
         self.args = list(args) if args is not None else []
         self._process: subprocess.Popen[bytes] | None = None
+        self._secrets: list[str] = []
 
     def argv(self) -> list[str]:
         head = self.command if self.command is not None else component_argv(str(self.component))
@@ -81,6 +88,7 @@ class GenomeStepOperator(BaseOperator):
         run_id = str(context.get("run_id") or getattr(dag_run, "run_id", ""))
         env = base_environment()
         env.update(step_environment(self.contract, run_id, conf))
+        self._secrets = mask_store_secrets()
         argv = self.argv()
         self.log.info("running step %r: %s", self.contract.step_name, argv)
         with tempfile.TemporaryDirectory(prefix="airgenome-step-") as workdir:
@@ -120,7 +128,8 @@ class GenomeStepOperator(BaseOperator):
             stderr_tail = "\n".join(tail) or "(no stderr)"
             raise StepFailed(
                 f"step {self.contract.step_name!r} exited with code {code}; last stderr lines:\n"
-                f"{stderr_tail}"
+                f"{stderr_tail}",
+                exit_code=code,
             )
         self.log.info("step %r finished", self.contract.step_name)
 
@@ -128,7 +137,7 @@ class GenomeStepOperator(BaseOperator):
         if stream is None:
             return
         for raw in stream:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            line = redact(raw.decode("utf-8", errors="replace").rstrip("\n"), self._secrets)
             if tail is not None:
                 tail.append(line)
             self.log.info("[%s] %s", name, line)

@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from airgenome.cli import explainer_command, sequence_commands, stack_commands
+from airgenome.cli import component_commands, explainer_command, sequence_commands, stack_commands
 
 # Each module exposes register(subparsers); its commands set `func` returning an exit code.
-COMMAND_MODULES = [stack_commands, sequence_commands, explainer_command]
+COMMAND_MODULES = [stack_commands, sequence_commands, component_commands, explainer_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,8 +68,9 @@ def render_document(raw: bytes, *, mode: str | None = None, pods: bool = False) 
     """The JSON `airgenome render` prints, read back from the real Airflow DAG."""
     from airgenome.sequence.contract import step_environment
     from airgenome.sequence.plan import plan_sequence
-    from airgenome.sequence.render import build_dag
+    from airgenome.build.render import build_dag
     from airgenome.sequence.validate import parse_sequence
+    from airgenome.settings import redact_environment
 
     plan = plan_sequence(parse_sequence(raw, mode=mode))
     if pods and plan.mode != "kubernetes":
@@ -100,11 +101,14 @@ def render_document(raw: bytes, *, mode: str | None = None, pods: bool = False) 
             "pool_slots": operator.pool_slots,
             "retries": operator.retries,
             "execution_timeout_seconds": int(timeout.total_seconds()) if timeout else None,
-            "env": step_environment(planned.contract, PREVIEW_RUN_ID),
+            # Store URIs may carry passwords: printed masked (pods get secret references).
+            "env": redact_environment(step_environment(planned.contract, PREVIEW_RUN_ID)),
             "resources": planned.resources.to_dict(),
         }
         if render_pod is not None:
-            entry["pod"] = render_pod(operator)
+            # A component step runs its pod from inside its category operator.
+            pod_of = getattr(operator, "pod_operator", None)
+            entry["pod"] = render_pod(pod_of() if pod_of is not None else operator)
         tasks.append(entry)
     return {
         "dag_id": dag.dag_id,

@@ -47,7 +47,7 @@ def parse_duration(value: object) -> int:
     return seconds
 
 
-ScheduleKind = Literal["duration", "cron", "once"]
+ScheduleKind = Literal["duration", "cron", "once", "assets"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Schedule:
     text: str  # as the user wrote it, for display
     seconds: int | None = None
     cron: str | None = None
+    assets: tuple[str, ...] = ()  # kind "assets": run when each of these assets is updated
 
 
 def parse_schedule(value: str, *, min_seconds: int = 60) -> Schedule:

@@ -1,8 +1,11 @@
-"""Sequence files -> DAGs, with every broken file reported and none hiding another.
+"""Sequence files -> plans, with every broken file reported and none hiding another.
+
+Pure: reading, validating and planning only (no Airflow); `airgenome.build.loader` turns
+the plans into DAGs.
 
 Two tiny DAG files call this module (see README, "Loader: one broken file never hides another"):
 
-- ``dags/sequences_loader.py`` -> `publish_dags`: one DAG per valid ``*.json`` in the bundle's
+- ``dags/sequences_loader.py`` -> `airgenome.build.loader.publish_dags`: one DAG per valid ``*.json`` in the bundle's
   ``sequences/`` folder and in the uploads folder. It never raises for a bad file, so one
   broken sequence cannot take the others down with it.
 - ``dags/sequences_errors.py`` -> `raise_broken_sequences`: raises one error naming every
@@ -14,22 +17,16 @@ Parsing reads the files and nothing else: no network, no database, no heavy impo
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airgenome import settings
 from airgenome.errors import AirgenomeError, InvalidInput
 from airgenome.sequence.plan import Plan, plan_sequence
 from airgenome.sequence.validate import parse_sequence
-
-if TYPE_CHECKING:
-    from airflow.sdk import DAG
 
 SHIPPED_FOLDER_NAME = "sequences"
 
@@ -151,40 +148,6 @@ def error_for(path: Path, folders: list[Path] | None = None) -> BrokenSequence |
     """The error of one sequence file, or None when it loads."""
     target = path.resolve()
     return next((b for b in load_errors(folders) if b.path.resolve() == target), None)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a bulk build, then restore it.
-
-    Every DAG built here stays alive (the DagBag keeps it), so a collection in the middle of
-    the build only walks a growing heap of live objects: a quarter of the loader's time at
-    1000 sequences (README, benchmarks). Garbage made meanwhile is collected afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def build_dags(loader_file: str, folders: list[Path] | None = None) -> dict[str, DAG]:
-    """DAG id -> DAG for every valid sequence, attributed to ``loader_file``."""
-    from airgenome.sequence.render import build_dag
-
-    with _collector_paused():
-        loaded, _broken = scan(folders or sequence_folders(loader_file))
-        return {item.dag_id: build_dag(item.plan, fileloc=loader_file) for item in loaded}
-
-
-def publish_dags(namespace: MutableMapping[str, Any], loader_file: str) -> list[str]:
-    """Put every valid sequence's DAG into a DAG file's globals (where the DagBag looks)."""
-    dags = build_dags(loader_file)
-    for dag_id, dag in dags.items():
-        namespace[f"sequence_dag__{dag_id}"] = dag
-    return sorted(dags)
 
 
 def describe(broken: list[BrokenSequence]) -> str:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airgenome.components import registry
 from airgenome.sequence.components import component_for_image
 from airgenome.sequence.config import SequencerLimits, limits
 from airgenome.sequence.contract import StepContract
 from airgenome.sequence.durations import Schedule, parse_duration, parse_schedule
 from airgenome.sequence.spec import Sequence, Step
-from airgenome.sequence.validate import effective, group_id_for, task_id_for
+from airgenome.sequence.validate import effective, group_id_for, step_image, task_id_for
 
 # Used as the DAG's start when the spec has no createdAt: a fixed instant, never now(),
 # so re-parsing never changes the serialized DAG.
@@ -73,6 +74,9 @@ class PlannedTask:
     resources: PlannedResources
     contract: StepContract
     description: str | None = None
+    # input name -> (upstream task id, its output name); component steps only
+    inputs: tuple[tuple[str, str, str], ...] = ()
+    category: str | None = None  # the component's category (picks the operator class)
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ class _Planner:
 
     def step(self, step: Step, path: str, upstream: tuple[str, ...], group: str | None) -> str:
         seq, defaults = self.seq, self.seq.defaults
-        image = effective(step, defaults, "image")
+        image = step_image(step, defaults) if self.mode == "kubernetes" else effective(step, defaults, "image")
         timeout = effective(step, defaults, "timeout")
         retry = effective(step, defaults, "retry")
         resources = effective(step, defaults, "resources")
@@ -149,6 +153,12 @@ class _Planner:
         component = step.component
         if component is None and step.command is None and self.mode == "local" and image:
             component = component_for_image(image)
+        if component is not None:
+            component = registry.resolve(component) or component  # aliases -> the public name
+        inputs = tuple(
+            (name, task_id_for(ref.rpartition(".")[0]), ref.rpartition(".")[2])
+            for name, ref in sorted(step.inputs.items())
+        )
         gpus = planned_resources.gpu
         pool = self.limit.gpu_pool if gpus else effective(step, defaults, "pool")
         step_type = step.stepType or (defaults.stepType if defaults else None) or "model"
@@ -185,6 +195,8 @@ class _Planner:
                 resources=planned_resources,
                 contract=contract,
                 description=step.description,
+                inputs=inputs,
+                category=component.partition(".")[0] if component is not None else None,
             )
         )
         return task_id
@@ -204,11 +216,12 @@ def plan_sequence(
     limit = limit or seq._limits or limits()
     planner = _Planner(seq, seq.mode, limit)
     planner.sequence(list(seq.steps), "steps", (), None)
-    schedule = (
-        parse_schedule(seq.schedule, min_seconds=limit.min_schedule_seconds)
-        if seq.schedule
-        else None
-    )
+    schedule: Schedule | None = None
+    if isinstance(seq.schedule, str) and seq.schedule:
+        schedule = parse_schedule(seq.schedule, min_seconds=limit.min_schedule_seconds)
+    elif seq.schedule is not None and not isinstance(seq.schedule, str):
+        names = tuple(seq.schedule.assets)
+        schedule = Schedule(kind="assets", text="assets: " + ", ".join(names), assets=names)
     created = seq.createdAt or created_at_fallback
     start = created or FIXED_START
     if schedule is not None and schedule.kind == "duration" and created is not None:

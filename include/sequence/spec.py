@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
-from airgenome.sequence.components import COMPONENTS
+from airgenome.components import registry
 from airgenome.sequence.durations import DurationError, parse_duration, parse_schedule
 
 _CPU = re.compile(r"^([0-9]+(\.[0-9]+)?m?)$")
@@ -181,6 +181,10 @@ class Step(_StepFields):
     component: str | None = Field(
         default=None, description="a component from the catalogue (`airgenome components`)"
     )
+    inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description='the component\'s inputs wired to upstream outputs: {"table": "load.table"}',
+    )
     command: list[str] | None = Field(default=None, description="argv to run (no shell)")
     args: list[str] | None = Field(default=None, description="arguments after command/entrypoint")
     description: str | None = None
@@ -189,8 +193,18 @@ class Step(_StepFields):
     @field_validator("component", mode="before")
     @classmethod
     def _component(cls, value: Any) -> Any:
-        if value is not None and value not in COMPONENTS:
-            raise _fail(f"{value!r} is not a known component (known: {', '.join(sorted(COMPONENTS))})")
+        if value is not None and (not isinstance(value, str) or registry.resolve(value) is None):
+            raise _fail(f"{value!r} is not a known component (known: {', '.join(registry.names())})")
+        return value
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        for name, ref in value.items():
+            if not isinstance(ref, str) or ref.count(".") < 1 or not all(ref.rpartition(".")[::2]):
+                raise _fail(f"{name}: {ref!r} is not a reference like \"<stepName>.<output>\"")
         return value
 
     @field_validator("command", mode="before")
@@ -201,6 +215,38 @@ class Step(_StepFields):
         if isinstance(value, list) and not value:
             raise _fail("command must not be empty")
         return value
+
+
+class AssetSchedule(BaseModel):
+    """Run whenever every listed Airflow asset has a new event (e.g. an upstream step's output)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assets: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        description="asset names, e.g. airgenome/<pipeline>/<step>/<output> for a step's output",
+    )
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for name in value:
+                if not isinstance(name, str) or not name.strip() or len(name) > 1500:
+                    raise _fail(f"{name!r} is not an asset name (1 to 1500 characters)")
+        return value
+
+
+def _schedule_kind(value: Any) -> str:
+    return "by-assets" if isinstance(value, dict | AssetSchedule) else "by-text"
+
+
+# A schedule is a string, or an object naming assets (tags keep pydantic's errors to one member).
+ScheduleField = Annotated[
+    Union[Annotated[str, Tag("by-text")], Annotated[AssetSchedule, Tag("by-assets")]],  # noqa: UP007
+    Discriminator(_schedule_kind),
+]
 
 
 def _step_or_group(value: Any) -> str:
@@ -227,8 +273,9 @@ class Sequence(BaseModel):
     application: str = Field(description="Genome application; becomes a DAG tag")
     deployment: str | None = Field(default=None, description="becomes a DAG tag and DEPLOYMENT")
     deploymentParameters: Any = Field(default=None, description="DEPLOYMENT_PARAMETERS (JSON)")
-    schedule: str | None = Field(
-        default=None, description="30m / 6h / 1d, a 5-field cron, @daily-style preset, or null"
+    schedule: ScheduleField | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description='30m / 6h / 1d, a 5-field cron, @daily-style preset, {"assets": [names]}, or null',
     )
     createdAt: datetime | None = Field(
         default=None,
@@ -250,10 +297,10 @@ class Sequence(BaseModel):
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            return value
+        if value is None or isinstance(value, dict | AssetSchedule):
+            return value  # an asset schedule: its model checks it
         if not isinstance(value, str):
-            raise _fail(f"{value!r} is not a schedule (a string like 6h, '0 3 * * *' or @daily)")
+            raise _fail(f"{value!r} is not a schedule (a string like 6h, '0 3 * * *', @daily or {{\"assets\": [...]}})")
         try:
             parse_schedule(value, min_seconds=_limit(info, "min_schedule_seconds", 60))
         except DurationError as error:
@@ -289,6 +336,31 @@ SCHEMA_ID = "https://airgenome.dev/schemas/sequence.schema.json"
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a sequence file (shipped as sequence.schema.json for IDEs)."""
+    """The JSON Schema of a sequence file (shipped as sequence.schema.json for IDEs).
+
+    Each component's parameter schema is attached to the step definition as an
+    ``if component = NAME then parameters: <its schema>`` clause (for every name and alias),
+    so an editor completes and checks parameters by the component a step names.
+    """
     schema = Sequence.model_json_schema()
+    step = schema.get("$defs", {}).get("Step")
+    if step is not None:
+        clauses = []
+        for spec in registry.specs():
+            parameters = spec.parameter_schema()
+            definitions = parameters.pop("$defs", None)
+            if definitions:
+                for key, value in definitions.items():
+                    schema["$defs"].setdefault(key, value)
+            names = [spec.name, *spec.aliases]
+            clauses.append(
+                {
+                    "if": {"properties": {"component": {"enum": names}}, "required": ["component"]},
+                    "then": {"properties": {"parameters": parameters}},
+                }
+            )
+        step["allOf"] = clauses
+        step["properties"]["component"]["description"] = (
+            "a component from the catalogue: " + ", ".join(registry.names())
+        )
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}

@@ -24,7 +24,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from airgenome.errors import InvalidInput, PayloadTooLarge
-from airgenome.sequence.components import COMPONENTS, component_for_image
+from airgenome.components import registry
+from airgenome.sequence.components import component_for_image
 from airgenome.sequence.config import MODES, SequencerLimits, execution_mode, limits
 from airgenome.sequence.spec import Sequence, Step, StepDefaults, iter_steps
 
@@ -255,6 +256,7 @@ _FIELDS_BY_MODEL: dict[str, set[str]] = {
     "step": set(Step.model_fields),
     "defaults": set(StepDefaults.model_fields),
     "resources": {"cpu", "memory", "gpu"},
+    "schedule": {"assets"},
     "sequence": set(Sequence.model_fields),
 }
 
@@ -267,6 +269,8 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
             path += f"[{token}]"
         elif token in ("step", "group") and isinstance(previous, int):
             pass  # the discriminator's tag, not a field
+        elif token in ("by-text", "by-assets"):
+            pass  # the schedule's discriminator tag
         else:
             path = _key_path(path, token)
         previous = token
@@ -277,6 +281,8 @@ def _model_of(loc: tuple[int | str, ...]) -> str:
     parent = [t for t in loc[:-1] if not isinstance(t, int) and t not in ("step", "group")]
     if not parent:
         return "sequence"
+    if parent[-1] == "by-assets":
+        return "schedule"
     if parent[-1] in ("defaults", "resources"):
         return str(parent[-1])
     return "step"
@@ -341,6 +347,19 @@ def _valid_steps(document: dict[str, Any], limit: SequencerLimits) -> tuple[list
     return found, defaults
 
 
+def step_image(step: Step, defaults: StepDefaults | None) -> str | None:
+    """The image a step runs in kubernetes mode: its own, the defaults', else its component's."""
+    image = effective(step, defaults, "image")
+    if image or step.component is None:
+        return image  # type: ignore[no-any-return]
+    resolved = registry.resolve(step.component)
+    if resolved is None:
+        return None
+    spec = registry.get(resolved)
+    resources = effective(step, defaults, "resources")
+    return spec.images.gpu if resources is not None and resources.gpu else spec.images.cpu
+
+
 def _check_platform(
     steps: list[tuple[str, Step]],
     defaults: StepDefaults | None,
@@ -349,7 +368,7 @@ def _check_platform(
     findings: _Findings,
 ) -> None:
     for path, step in steps:
-        image = effective(step, defaults, "image")
+        image = step_image(step, defaults)
         if mode == "local":
             if step.component is None and step.command is None:
                 mapped = component_for_image(image) if image else None
@@ -362,7 +381,15 @@ def _check_platform(
                     findings.add(
                         path,
                         f"cannot run in local mode: {hint}; set component "
-                        f"(one of {', '.join(sorted(COMPONENTS))}) or command",
+                        f"(one of {', '.join(registry.names())}) or command",
+                    )
+            elif step.component is not None and step.command is None:
+                spec = registry.get(step.component)
+                if spec.container is not None and spec.container.local_command is None:
+                    findings.add(
+                        f"{path}.component",
+                        f"{spec.name} is a container image component without a localCommand: "
+                        "it runs only in kubernetes mode",
                     )
         else:
             if not image:
@@ -370,7 +397,7 @@ def _check_platform(
             elif not any(fnmatchcase(image, pattern) for pattern in limit.allowed_images):
                 findings.add(
                     f"{path}.image",
-                    f"{image!r} is not in the allowed images ({', '.join(limit.allowed_images)}; "
+                    f"{image!r} is not in the allowed images ({', '.join(limit.allowed_images) or 'none'}; "
                     "AIRGENOME_ALLOWED_IMAGES)",
                 )
         resources = effective(step, defaults, "resources")
@@ -388,6 +415,88 @@ def _check_platform(
                 f"{path}.pool",
                 f"GPU steps run in the GPU pool {limit.gpu_pool!r}, not {pool!r}",
             )
+
+
+# ---------------------------------------------------------------- pass 4: components
+def _predecessors(steps: list[Any]) -> dict[str, set[str]]:
+    """stepName -> the steps that finish before it starts (the plan's edges, transitively)."""
+    before: dict[str, set[str]] = {}
+
+    def names(item: Any) -> set[str]:
+        if isinstance(item, list):
+            return set().union(*(names(i) for i in item)) if item else set()
+        return {item.stepName}
+
+    def sequence(items: list[Any], incoming: set[str]) -> None:
+        current = set(incoming)
+        for item in items:
+            if isinstance(item, list):
+                parallel(item, current)
+            else:
+                before[item.stepName] = current
+            current = current | names(item)
+
+    def parallel(items: list[Any], incoming: set[str]) -> None:
+        for item in items:
+            if isinstance(item, list):
+                sequence(item, incoming)
+            else:
+                before[item.stepName] = incoming
+
+    sequence(steps, set())
+    return before
+
+
+def _check_components(seq: Sequence, findings: _Findings) -> None:
+    """Each component step's parameters against its schema, and the wiring of its inputs."""
+    located = iter_steps(seq.steps)
+    by_name = {step.stepName: step for _, step in located}
+    before = _predecessors(list(seq.steps))
+    for path, step in located:
+        if step.component is None:
+            if step.inputs:
+                findings.add(f"{path}.inputs", "only component steps take inputs (set component)")
+            continue
+        spec = registry.get(step.component)
+        _, problems = spec.validate_parameters(step.parameters)
+        for problem in problems:
+            where = f"{path}.parameters"
+            findings.add(_key_path(where, problem.path) if problem.path else where, problem.message)
+        for name, port in spec.inputs.items():
+            if port.required and name not in step.inputs:
+                findings.add(
+                    f"{path}.inputs.{name}",
+                    f"{spec.name} needs input {name!r} (a {port.kind}); wire it like "
+                    f'"{name}": "<stepName>.<output>"',
+                )
+        for name, ref in step.inputs.items():
+            loc = _key_path(f"{path}.inputs", name)
+            port = spec.inputs.get(name)
+            if port is None:
+                known = ", ".join(spec.inputs) or "none"
+                findings.add(loc, f"{spec.name} has no input {name!r} (its inputs: {known})")
+                continue
+            source_name, _, output = ref.rpartition(".")
+            source = by_name.get(source_name)
+            if source is None:
+                findings.add(loc, f"{ref!r}: there is no step {source_name!r}")
+                continue
+            if source.component is None:
+                findings.add(loc, f"{ref!r}: step {source_name!r} runs no component, so it has no outputs")
+                continue
+            produced = registry.get(source.component).outputs.get(output)
+            if produced is None:
+                outputs = ", ".join(registry.get(source.component).outputs) or "none"
+                findings.add(loc, f"{ref!r}: step {source_name!r} has no output {output!r} (its outputs: {outputs})")
+                continue
+            if produced.kind != port.kind:
+                findings.add(loc, f"{ref!r} is a {produced.kind}; {spec.name} input {name!r} needs a {port.kind}")
+            if source_name not in before.get(step.stepName, set()):
+                findings.add(
+                    loc,
+                    f"{ref!r}: step {source_name!r} does not run before {step.stepName!r} "
+                    "(it runs in parallel with it or after it)",
+                )
 
 
 # ---------------------------------------------------------------- entry point
@@ -427,6 +536,7 @@ def _parse(raw: bytes | str | Mapping[str, Any], chosen: str, limit: SequencerLi
         _pydantic_findings(error, findings)
     if seq is not None:
         _check_platform(iter_steps(seq.steps), seq.defaults, chosen, limit, findings)
+        _check_components(seq, findings)
     else:
         _check_platform(*_valid_steps(document, limit), chosen, limit, findings)
     raise_if_any(findings.items)

@@ -182,7 +182,8 @@ def check_sequence(raw: bytes) -> Checked:
     return Checked(
         dag_id=check_dag_id(plan.dag_id),
         pipeline_name=sequence.pipelineName,
-        schedule=sequence.schedule,
+        # An asset schedule shows as its text ("assets: a, b"); strings as written.
+        schedule=sequence.schedule if isinstance(sequence.schedule, str) or plan.schedule is None else plan.schedule.text,
         tasks=[task.task_id for task in plan.tasks],
     )
 

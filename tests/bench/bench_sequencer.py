@@ -135,7 +135,7 @@ def main() -> int:
     from dagfactory.dagfactory import _DagFactory
 
     from airgenome.sequence.plan import plan_sequence
-    from airgenome.sequence.render import build_dag
+    from airgenome.build.render import build_dag
     from airgenome.sequence.validate import parse_sequence
 
     with tempfile.TemporaryDirectory(prefix="bench-sequencer-") as scratch:
@@ -194,7 +194,7 @@ def main() -> int:
         from dagfactory.dagfactory import load_yaml_dags
 
         from airgenome.sequence import loader
-        from airgenome.sequence.loader import build_dags
+        from airgenome.build.loader import build_dags
 
         ours_runs: list[float] = []
         theirs_runs: list[float] = []

@@ -125,7 +125,7 @@ def test_load_errors_for_the_upload_api(tmp_path: Path) -> None:
 def test_build_dags_pauses_the_collector_only_while_building(tmp_path: Path, monkeypatch) -> None:
     import gc
 
-    from airgenome.sequence import loader
+    from airgenome.build import loader
 
     _write(tmp_path / "one.json", spec([echo("a")], pipelineName="one"))
     seen: list[bool] = []

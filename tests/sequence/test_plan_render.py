@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airgenome.sequence.plan import plan_sequence
-from airgenome.sequence.render import build_dag
+from airgenome.build.render import build_dag
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import echo, genome_payload, spec
 
@@ -118,7 +118,7 @@ SERIALIZE = """
 import json, sys
 from airflow.serialization.serialized_objects import DagSerialization
 from airgenome.sequence.plan import plan_sequence
-from airgenome.sequence.render import build_dag
+from airgenome.build.render import build_dag
 from airgenome.sequence.validate import parse_sequence
 dag = build_dag(plan_sequence(parse_sequence(sys.stdin.buffer.read())), fileloc="/b/loader.py")
 print(json.dumps(DagSerialization.to_dict(dag), sort_keys=True))

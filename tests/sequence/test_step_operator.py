@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from airgenome import settings
-from airgenome.sequence.loader import build_dags
+from airgenome.build.loader import build_dags
 from airgenome.sequence.plan import plan_sequence
-from airgenome.sequence.render import build_dag
+from airgenome.build.render import build_dag
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import spec
 

@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG
     from airflow.sdk.bases.operator import BaseOperator
 
-# How a component runs inside its step image (our images install airgenome).
-COMPONENT_ENTRYPOINT = ("python", "-m", "airgenome.sequence.run_component")
 
 
 def _timetable(plan: Plan) -> Any:
@@ -27,6 +25,11 @@ def _timetable(plan: Plan) -> Any:
         return None
     if schedule.kind == "once":
         return "@once"
+    if schedule.kind == "assets":
+        from airflow.sdk import Asset
+
+        # By name: the producing DAG declares the asset's URI (lake.asset_uri).
+        return [Asset.ref(name=name) for name in schedule.assets]
     if schedule.kind == "duration":
         from airflow.timetables.trigger import DeltaTriggerTimetable
 
@@ -76,20 +79,35 @@ def _common(task: PlannedTask) -> dict[str, Any]:
 
 
 def pod_command(task: PlannedTask) -> tuple[list[str] | None, list[str] | None]:
-    """(cmds, arguments) of a step's pod: its command, or the component's entrypoint."""
+    """(cmds, arguments) of a command or image step's pod: its command, or the image's own."""
     args = list(task.args) if task.args is not None else None
     if task.command is not None:
         return list(task.command), args
-    if task.component is not None:
-        return [*COMPONENT_ENTRYPOINT, task.component], args
     return None, args  # the image's own entrypoint
 
 
 def build_operator(task: PlannedTask, task_group: Any = None) -> BaseOperator:
-    """The operator of one planned step (local subprocess or kubernetes pod)."""
+    """The operator of one planned step: a component step gets its category's operator
+    (worker or pod by the plan's mode); a command or image step the plain step operators."""
     common = _common(task)
     if task_group is not None:
         common["task_group"] = task_group
+    if task.component is not None and task.command is None:
+        from airgenome.operators.categories import BY_CATEGORY
+
+        operator_class = BY_CATEGORY[task.category or task.component.partition(".")[0]]
+        return operator_class(
+            component=task.component,
+            parameters=task.contract.parameters,
+            inputs={name: f"{upstream}.{output}" for name, upstream, output in task.inputs},
+            mode=task.mode,
+            image=task.image,
+            cpu=task.resources.cpu,
+            memory=task.resources.memory,
+            gpu=task.resources.gpu,
+            contract=task.contract,
+            **common,
+        )
     if task.mode == "kubernetes":
         from airgenome.operators.pod import GenomePodOperator
 

@@ -1,0 +1,190 @@
+"""The ONE entrypoint of every component: ``python -m airgenome.components.runtime NAME``.
+
+Used by the local step operator, by the pod of every component step and as the command of
+the component images (`ENTRYPOINT`). It resolves the context from the step environment,
+validates the parameters (exit 2 naming each field, before any side effect), runs the
+component, writes the result manifest as JSON and maps the outcome to an exit code:
+
+    0  success          1  failure (Airflow retries)
+    2  bad parameters   99 skip (downstream skipped, not retried)
+
+Installs and runs without Airflow: this module and everything it imports are Airflow-free.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airgenome.components.context import (
+    ComponentContext,
+    ComponentFailed,
+    InputRef,
+    Result,
+    SkipStep,
+    StepInfo,
+)
+from airgenome.components.registry import ComponentSpec, get
+from airgenome.errors import AirgenomeError, InvalidInput
+
+ENTRYPOINT: tuple[str, ...] = ("python", "-m", "airgenome.components.runtime")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_SKIP = 99
+# Where a pod's manifest goes: the KubernetesPodOperator's xcom sidecar reads this file.
+POD_RESULT_PATH = "/airflow/xcom/return.json"
+
+# Variables of the step environment the runtime reads (on top of the Genome contract).
+INPUTS_VARIABLE = "AIRGENOME_INPUTS"
+OUTPUT_VARIABLE = "AIRGENOME_OUTPUT_URI"
+LAKE_VARIABLE = "AIRGENOME_LAKE_ROOT"
+RESULT_VARIABLE = "AIRGENOME_RESULT_PATH"
+GPUS_VARIABLE = "AIRGENOME_GPUS"
+
+
+def _json(environ: Mapping[str, str], name: str, default: Any) -> Any:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"{name}: not valid JSON ({error.msg})") from None
+
+
+def context_from_environment(component: str, environ: Mapping[str, str]) -> tuple[ComponentContext, dict[str, Any]]:
+    """The context and the raw parameters of a step, from its environment."""
+    from airgenome.components.lake import run_output_uri
+    from airgenome.settings import StoreLocations, lake_root, store_locations
+
+    parameters = _json(environ, "PARAMETERS", {})
+    if not isinstance(parameters, dict):
+        raise InvalidInput("PARAMETERS: must be a JSON object")
+    datasets = _json(environ, "DATASETS", [])
+    raw_inputs = _json(environ, INPUTS_VARIABLE, {})
+    if not isinstance(raw_inputs, dict):
+        raise InvalidInput(f"{INPUTS_VARIABLE}: must be a JSON object of name -> {{uri, kind}}")
+    inputs = {str(name): InputRef.from_dict(value) for name, value in raw_inputs.items()}
+    step = StepInfo(
+        pipeline_name=environ.get("PIPELINE_NAME") or "adhoc",
+        run_id=environ.get("PIPELINE_RUNID") or "adhoc",
+        step_name=environ.get("STEP_NAME") or component.replace(".", "-"),
+        step_type=environ.get("STEP_TYPE") or "model",
+        application=environ.get("APPLICATION") or "airgenome",
+        canonical_name=environ.get("CANONICAL_NAME") or None,
+        deployment=environ.get("DEPLOYMENT") or None,
+        deployment_parameters=_json(environ, "DEPLOYMENT_PARAMETERS", None),
+        datasets=datasets if isinstance(datasets, list) else [],
+    )
+    root = environ.get(LAKE_VARIABLE) or lake_root()
+    defaults = store_locations()
+    stores = StoreLocations(
+        model_store_uri=environ.get("AIRGENOME_MODEL_STORE_URI") or defaults.model_store_uri,
+        model_artifacts=environ.get("AIRGENOME_MODEL_ARTIFACTS") or defaults.model_artifacts,
+        evaluation_store_uri=environ.get("AIRGENOME_EVALUATION_STORE_URI") or defaults.evaluation_store_uri,
+    )
+    gpus_text = environ.get(GPUS_VARIABLE) or "0"
+    context = ComponentContext(
+        component=component,
+        step=step,
+        inputs=inputs,
+        output_uri=environ.get(OUTPUT_VARIABLE)
+        or run_output_uri(root, step.pipeline_name, step.run_id, step.step_name),
+        stores=stores,
+        lake_root=root,
+        gpus=int(gpus_text) if gpus_text.isdigit() else 0,
+    )
+    return context, parameters
+
+
+def check_inputs(spec: ComponentSpec, context: ComponentContext) -> None:
+    """Every required input is wired and has the declared kind (by name, all at once)."""
+    problems = []
+    for name, port in spec.inputs.items():
+        given = context.inputs.get(name)
+        if given is None:
+            if port.required:
+                problems.append({"loc": f"inputs.{name}", "msg": f"required input of kind {port.kind} is missing"})
+        elif given.kind != port.kind:
+            problems.append({"loc": f"inputs.{name}", "msg": f"is a {given.kind}, {spec.name} needs a {port.kind}"})
+    for name in context.inputs:
+        if name not in spec.inputs:
+            problems.append({"loc": f"inputs.{name}", "msg": f"{spec.name} has no input {name!r}"})
+    if problems:
+        lines = "\n".join(f"  {p['loc']}: {p['msg']}" for p in problems)
+        raise InvalidInput(f"invalid inputs for {spec.name}:\n{lines}", details=problems)
+
+
+def run_component(spec: ComponentSpec, context: ComponentContext, parameters: Mapping[str, Any]) -> Result:
+    """Validate, then run one component in this process. Raises InvalidInput before any
+    side effect; a `SkipStep` becomes a result with outcome ``skip``."""
+    params = spec.parse_parameters(parameters)
+    check_inputs(spec, context)
+    run = spec.load()
+    try:
+        result = run(context, params)
+    except SkipStep as skip:
+        result = Result(outcome="skip", message=str(skip) or "nothing to do")
+    if not isinstance(result, Result):
+        raise ComponentFailed(f"{spec.name} returned {type(result).__name__}, not a Result")
+    result.component = spec.name
+    undeclared = sorted(set(result.outputs) - set(spec.outputs))
+    if undeclared:
+        raise ComponentFailed(f"{spec.name} produced undeclared output(s): {', '.join(undeclared)}")
+    if result.outcome == "success":
+        missing = sorted(n for n, p in spec.outputs.items() if p.required and n not in result.outputs)
+        if missing:
+            raise ComponentFailed(f"{spec.name} did not produce its output(s): {', '.join(missing)}")
+    return result
+
+
+def write_manifest(result: Result, path: str) -> None:
+    """Atomically: a reader never sees half a manifest."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(result.to_json())
+    os.replace(temporary, target)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if environ is None else environ
+    if len(args) != 1:
+        print("usage: python -m airgenome.components.runtime COMPONENT", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        spec = get(args[0])
+        context, parameters = context_from_environment(spec.name, env)
+    except AirgenomeError as error:
+        print(f"airgenome: {error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    result_path = env.get(RESULT_VARIABLE) or POD_RESULT_PATH
+    try:
+        result = run_component(spec, context, parameters)
+    except InvalidInput as error:
+        print(f"airgenome: {error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ComponentFailed as error:
+        print(f"airgenome: {spec.name} failed: {error}", file=sys.stderr)
+        return error.exit_code
+    except Exception:  # the component's own error: its traceback is the most useful log
+        traceback.print_exc()
+        print(f"airgenome: {spec.name} failed", file=sys.stderr)
+        return EXIT_FAILED
+    write_manifest(result, result_path)
+    if result.outcome == "skip":
+        print(f"airgenome: {spec.name} skipped: {result.message}", file=sys.stderr)
+        return EXIT_SKIP
+    print(f"airgenome: {spec.name} succeeded")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
