@@ -18,11 +18,13 @@ URL_PREFIX = "/airgenome"
 
 def _routers() -> list[APIRouter]:
     # Imported here so that building the plugin class stays cheap for Airflow.
+    from airgenome.plugins.pages import components as components_page
     from airgenome.plugins.pages import evaluations as evaluations_page
     from airgenome.plugins.pages import home
     from airgenome.plugins.pages import models as models_page
     from airgenome.plugins.pages import sequences as sequences_page
     from airgenome.plugins.routers import (
+        components,
         evaluations,
         explain,
         genome_compat,
@@ -43,6 +45,8 @@ def _routers() -> list[APIRouter]:
         visualizations.router,
         models.router,
         models_page.router,
+        components.router,
+        components_page.router,
     ]
 
 

@@ -34,4 +34,11 @@ class AirgenomePlugin(AirflowPlugin):
             "category": "airgenome",
             "url_route": "airgenome-sequences",
         },
+        {
+            "name": "Components",
+            "href": f"{URL_PREFIX}/components",
+            "destination": "nav",
+            "category": "airgenome",
+            "url_route": "airgenome-components",
+        },
     ]

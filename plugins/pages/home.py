@@ -20,6 +20,7 @@ def home(request: Request, user: CurrentUser) -> HTMLResponse:
         f"<li><a href='{esc(root)}/models'>Models</a>: the model store, cards and explanations</li>"
         f"<li><a href='{esc(root)}/evaluations'>Evaluations</a>: evaluation runs, tasks, prototypes</li>"
         f"<li><a href='{esc(root)}/sequences'>Sequences</a>: upload Genome JSON sequences as DAGs</li>"
+        f"<li><a href='{esc(root)}/components'>Components</a>: the steps a sequence or an operator can run</li>"
         f"<li><a href='{esc(root)}/docs'>API docs</a></li></ul></div>"
     )
     return page("airgenome", body, root)

@@ -22,7 +22,13 @@ textarea{width:100%;font-family:monospace}
 button{background:#017cee;color:#fff;border:0;border-radius:4px;padding:.4rem .9rem;cursor:pointer}
 """
 
-NAV = (("Home", ""), ("Models", "/models"), ("Evaluations", "/evaluations"), ("Sequences", "/sequences"))
+NAV = (
+    ("Home", ""),
+    ("Models", "/models"),
+    ("Evaluations", "/evaluations"),
+    ("Sequences", "/sequences"),
+    ("Components", "/components"),
+)
 
 
 def esc(value: object) -> str:
