@@ -44,7 +44,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python -m tests.import_layers  # lint-imports over every folder (see pyproject)
 
 bench: install
 	BENCH=$(BENCH) $(PY) tests/bench/run_all.py

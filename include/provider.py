@@ -1,10 +1,51 @@
-"""Provider metadata for Airflow's ``apache_airflow_provider`` entry point."""
+"""Provider metadata for Airflow's ``apache_airflow_provider`` entry point.
+
+The ``[airgenome]`` config section is generated from `airgenome.settings.OPTIONS`, so
+Airflow's config listing shows exactly the settings the code reads.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from airgenome import __version__
+from airgenome.settings import OPTIONS, Option
+
+VERSION_ADDED = "0.1.0"
+# Airflow's provider config knows string, integer, float and boolean.
+_CONFIG_TYPES = {"integer": "integer", "float": "float"}
+
+
+def _escaped(default: str | None) -> str | None:
+    return None if default is None else default.replace("{", "{{").replace("}", "}}")
+
+
+def config_option(option: Option) -> dict[str, Any]:
+    """One option as Airflow's provider config schema wants it."""
+    description = option.description
+    if option.choices:
+        description += f" One of: {', '.join(option.choices)}."
+    if option.default is None and option.default_text:
+        description += f" Default: {option.default_text}."
+    description += f" Also read from {option.variable}."
+    entry: dict[str, Any] = {
+        "description": description,
+        "version_added": VERSION_ADDED,
+        "type": _CONFIG_TYPES.get(option.kind, "string"),
+        "example": option.example,
+        # Airflow expands defaults with str.format ({AIRFLOW_HOME}): JSON braces are doubled.
+        "default": _escaped(option.default),
+    }
+    if option.sensitive:
+        entry["sensitive"] = True
+    return entry
+
+
+def config_section() -> dict[str, Any]:
+    return {
+        "description": "airgenome settings (each also readable as an AIRGENOME_<NAME> variable).",
+        "options": {option.name: config_option(option) for option in OPTIONS},
+    }
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -23,60 +64,5 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airgenome.hooks.evaluation_store.EvaluationStoreHook",
             },
         ],
-        "config": {
-            "airgenome": {
-                "description": "airgenome settings (also readable as AIRGENOME_* variables).",
-                "options": {
-                    "home": {
-                        "description": "Embedded home: stores, uploads and Airflow metadata.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "/opt/airgenome",
-                        "default": None,
-                    },
-                    "execution_mode": {
-                        "description": "How sequence steps run: local (subprocess) or kubernetes (pod).",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "kubernetes",
-                        "default": "local",
-                    },
-                    "gpu_pool": {
-                        "description": "Airflow pool that GPU steps take slots from (one per GPU).",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "gpu",
-                        "default": "gpu",
-                    },
-                    "gpu_slots": {
-                        "description": "GPUs in the pool; default: the GPUs visible to `up`.",
-                        "version_added": "0.1.0",
-                        "type": "integer",
-                        "example": "4",
-                        "default": None,
-                    },
-                    "image_allow_list": {
-                        "description": "Comma-separated image prefixes allowed in kubernetes mode.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "ghcr.io/acme/,registry.local/",
-                        "default": "",
-                    },
-                    "model_store_conn_id": {
-                        "description": "Connection for the MLflow model store.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "airgenome_model_store_default",
-                        "default": "airgenome_model_store_default",
-                    },
-                    "evaluation_store_conn_id": {
-                        "description": "Connection for the evaluation store database.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "airgenome_evaluation_store_default",
-                        "default": "airgenome_evaluation_store_default",
-                    },
-                },
-            }
-        },
+        "config": {"airgenome": config_section()},
     }

@@ -6,6 +6,14 @@ adds, in `build_pod_request_obj`, what a Genome step needs — the step environm
 steps ``nvidia.com/gpu`` plus tolerations and a node selector from the platform settings.
 Construction is cheap: no client, no I/O (settings are read from env / loaded config).
 
+Secrets never reach the pod spec or the log: the store URIs (which carry database passwords in
+production) enter the pod as references to keys of the Kubernetes Secret named by the
+``store_secret_name`` setting, further credentials through ``secret_env_from`` (envFrom);
+the provider's dump of the pod spec on failure is off; and the passwords the worker knows
+are registered with Airflow's secrets masker, so a step that prints its store URI shows
+``***`` in the task log. The image must match the ``allowed_images`` setting: an empty
+allow-list refuses every image.
+
 Nothing from a spec is a Jinja template: the operator declares no template fields, so an
 image, command, argument or env value containing ``{{ ... }}`` reaches the pod literally.
 """
@@ -19,8 +27,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
 
+from airgenome import settings
 from airgenome.errors import InvalidInput
 from airgenome.operators.pod_settings import GPU_RESOURCE, gpu_pool_name, pod_settings
+from airgenome.operators.secrets import mask_store_secrets
+from airgenome.sequence.config import limits
 from airgenome.sequence.contract import StepContract, step_environment
 
 if TYPE_CHECKING:
@@ -83,6 +94,8 @@ class GenomePodOperator(KubernetesPodOperator):
         kwargs.setdefault("namespace", pod_settings().namespace)
         kwargs.setdefault("get_logs", True)
         kwargs.setdefault("on_finish_action", "delete_pod")
+        # The provider would log the whole pod spec when a pod fails: never (env, secrets).
+        kwargs["log_pod_spec_on_failure"] = False
         kwargs["labels"] = {
             **(kwargs.get("labels") or {}),
             LABEL_PIPELINE: _label_value(contract.pipeline_name),
@@ -95,6 +108,15 @@ class GenomePodOperator(KubernetesPodOperator):
             arguments=list(arguments) if arguments else None,
             **kwargs,
         )
+
+    def execute(self, context: Context) -> Any:
+        refusal = limits().image_refusal(str(self.image))
+        if refusal is not None:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"{self.task_id}.image: {refusal}")
+        mask_store_secrets()
+        return super().execute(context)
 
     def build_pod_request_obj(
         self, context: Context | None = None, *, dry_run: bool = False
@@ -115,9 +137,37 @@ class GenomePodOperator(KubernetesPodOperator):
         else:
             run_id, conf = PREVIEW_RUN_ID, None
         genome = step_environment(self.contract, run_id=run_id, conf=conf or None)
+        secret_variables = settings.secret_store_variables()
+        platform = pod_settings()
         # The contract wins over anything passed as env_vars, so it cannot be spoofed.
-        kept = [env for env in (container.env or []) if env.name not in genome]
-        container.env = kept + [k8s.V1EnvVar(name=name, value=value) for name, value in genome.items()]
+        kept = [
+            env for env in (container.env or [])
+            if env.name not in genome and env.name not in secret_variables
+        ]
+        literal = [
+            k8s.V1EnvVar(name=name, value=value)
+            for name, value in genome.items()
+            if name not in secret_variables
+        ]
+        references = [
+            k8s.V1EnvVar(
+                name=name,
+                value_from=k8s.V1EnvVarSource(
+                    secret_key_ref=k8s.V1SecretKeySelector(
+                        name=platform.store_secret_name, key=key, optional=True if optional else None
+                    )
+                ),
+            )
+            for name, (key, optional) in secret_variables.items()
+        ]
+        container.env = kept + literal + references
+        if platform.secret_env_from:
+            named = {source.secret_ref.name for source in container.env_from or [] if source.secret_ref}
+            container.env_from = list(container.env_from or []) + [
+                k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=name))
+                for name in platform.secret_env_from
+                if name not in named
+            ]
 
     def _add_resources(self, container: k8s.V1Container) -> None:
         wanted: dict[str, str] = {}

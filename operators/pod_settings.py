@@ -1,23 +1,21 @@
-"""Platform settings for step pods: namespace, GPU pool, GPU tolerations and node selector.
+"""Platform settings for step pods: namespace, GPU pool, GPU tolerations and node selector,
+and the Kubernetes Secrets that carry store credentials into pods.
 
-Read at operator construction / pod build time from ``AIRGENOME_<NAME>`` variables, then the
-``[airgenome]`` section of Airflow's config (``AIRFLOW__AIRGENOME__<NAME>`` or airflow.cfg).
-Reading them is cheap (environment and the already-loaded config, no I/O). A malformed value
-raises `PodSettingsError` naming the variable, so a typo fails loudly instead of scheduling
-GPU pods nowhere.
+Read through `airgenome.settings` at operator construction / pod build time
+(``AIRGENOME_<NAME>``, then ``AIRFLOW__AIRGENOME__<NAME>``, then ``[airgenome]`` in
+airflow.cfg). Reading them is cheap (environment and the already-loaded config, no I/O). A
+malformed value raises `PodSettingsError` naming the variable, so a typo fails loudly instead
+of scheduling GPU pods nowhere.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from airgenome.embedded.pools import DEFAULT_GPU_POOL
-from airgenome.errors import AirgenomeError
+from airgenome import settings
+from airgenome.settings import DEFAULT_GPU_POOL, DEFAULT_NAMESPACE, SettingError
 
-DEFAULT_NAMESPACE = "airgenome"
 GPU_RESOURCE = "nvidia.com/gpu"
 # The taint NVIDIA's GPU operator and the managed clouds put on GPU nodes.
 DEFAULT_GPU_TOLERATIONS: tuple[dict[str, str], ...] = (
@@ -27,29 +25,8 @@ _TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationS
 _TOLERATION_OPERATORS = frozenset({"Exists", "Equal"})
 _TOLERATION_EFFECTS = frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute"})
 
-
-class PodSettingsError(AirgenomeError):
-    """A pod setting (environment / [airgenome] config) is malformed."""
-
-
-def _setting(name: str) -> str | None:
-    value = os.environ.get(f"AIRGENOME_{name.upper()}")
-    if value:
-        return value
-    from airflow.configuration import conf  # already loaded inside any Airflow process
-
-    configured = conf.get("airgenome", name.lower(), fallback=None)
-    return configured or None
-
-
-def _json_setting(name: str) -> Any:
-    raw = _setting(name)
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise PodSettingsError(f"AIRGENOME_{name.upper()}: not valid JSON ({exc.msg})") from exc
+# A pod setting (environment / [airgenome] config) is malformed.
+PodSettingsError = SettingError
 
 
 def _tolerations(value: Any) -> list[dict[str, Any]]:
@@ -96,17 +73,21 @@ class PodSettings:
         default_factory=lambda: [dict(t) for t in DEFAULT_GPU_TOLERATIONS]
     )
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
+    # The Secret whose keys carry the store URIs (see `settings.secret_store_variables`).
+    store_secret_name: str = settings.DEFAULT_STORE_SECRET
+    # Secrets whose keys all become environment variables of step pods.
+    secret_env_from: tuple[str, ...] = ()
 
 
 def gpu_pool_name() -> str:
-    return _setting("gpu_pool") or DEFAULT_GPU_POOL
+    return settings.string("gpu_pool") or DEFAULT_GPU_POOL
 
 
 def pod_settings() -> PodSettings:
-    tolerations = _json_setting("gpu_tolerations")
-    selector = _json_setting("gpu_node_selector")
+    tolerations = settings.json_value("gpu_tolerations")
+    selector = settings.json_value("gpu_node_selector")
     return PodSettings(
-        namespace=_setting("k8s_namespace") or DEFAULT_NAMESPACE,
+        namespace=settings.string("k8s_namespace") or DEFAULT_NAMESPACE,
         gpu_pool=gpu_pool_name(),
         gpu_tolerations=(
             _tolerations(tolerations)
@@ -114,4 +95,6 @@ def pod_settings() -> PodSettings:
             else [dict(t) for t in DEFAULT_GPU_TOLERATIONS]
         ),
         gpu_node_selector=_node_selector(selector) if selector is not None else {},
+        store_secret_name=settings.string("store_secret_name") or settings.DEFAULT_STORE_SECRET,
+        secret_env_from=settings.string_list("secret_env_from"),
     )

@@ -12,7 +12,6 @@ import argparse
 import os
 from typing import Any
 
-from airgenome import settings
 from airgenome.cli.arguments import port as port_argument
 from airgenome.cli.output import fail, progress
 
@@ -38,22 +37,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=cmd_explainer)
 
 
-def _use_embedded_settings() -> None:
-    """Without Airflow auth settings in the environment, trust the embedded stack's."""
-    if os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
-        return
-    from airgenome.embedded.config import DEFAULT_PORT, EmbeddedPaths, airflow_env
-    from airgenome.embedded.stack import EmbeddedStack
-
-    home = settings.airgenome_home()
-    paths = EmbeddedPaths(home)
-    if not paths.secrets_file.exists():
-        return
-    state = EmbeddedStack(home).load_state()
-    env = airflow_env(paths, state.port if state else DEFAULT_PORT)
-    os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW", "AIRGENOME"))})
-
-
 def cmd_explainer(args: argparse.Namespace) -> int:
     if args.workers is not None:
         if args.workers < 1:
@@ -61,15 +44,7 @@ def cmd_explainer(args: argparse.Namespace) -> int:
         os.environ["AIRGENOME_EXPLAIN_WORKERS"] = str(args.workers)
     if args.timeout is not None:
         os.environ["AIRGENOME_EXPLAIN_TIMEOUT_S"] = str(args.timeout)
-    _use_embedded_settings()
-    import uvicorn
-    from airflow.api_fastapi.app import init_auth_manager
+    from airgenome.embedded.explainer import serve
 
-    from airgenome.explain.service import get_service
-    from airgenome.plugins.routers.explain import standalone_app
-
-    init_auth_manager()
-    get_service().preload()
-    progress(f"explainer listening on http://{args.host}:{args.port}/api/v1/explain")
-    uvicorn.run(standalone_app(), host=args.host, port=args.port, log_level="warning")
+    serve(args.host, args.port, progress)
     return 0

@@ -136,7 +136,6 @@ def airflow_env(paths: EmbeddedPaths, port: int, gpu_slots: int | None = None) -
             "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP": r"airgenome\..*",
-            "AIRFLOW__AIRGENOME__EMBEDDED": "True",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
         }

@@ -18,9 +18,8 @@ from urllib.parse import quote
 
 import httpx
 
-from airgenome.cli.output import progress
 from airgenome.embedded.http import AirflowClient, AirflowError
-from airgenome.embedded.stack import EmbeddedStack
+from airgenome.embedded.stack import EmbeddedStack, Progress
 
 RUN_TIMEOUT_S = 900.0
 
@@ -43,7 +42,9 @@ def _check(response: httpx.Response, what: str) -> Any:
     return response.json()
 
 
-def run_demo(stack: EmbeddedStack, token: str) -> int:
+def run_demo(stack: EmbeddedStack, token: str, progress: Progress | None = None) -> int:
+    """Run the demo; ``progress`` gets the step-by-step lines (default: the stack's)."""
+    progress = progress or stack.progress
     state = stack.load_state()
     assert state is not None
     sequence = demo_sequence()

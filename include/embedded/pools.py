@@ -8,18 +8,20 @@ UI instead of failing to resolve a pool.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airgenome import settings
 from airgenome.errors import AirgenomeError, InvalidInput
+from airgenome.settings import DEFAULT_GPU_POOL
 
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_GPU_POOL = "gpu"
+__all__ = ["DEFAULT_GPU_POOL", "PoolError", "PoolState", "count_visible_gpus", "ensure_gpu_pool",
+           "gpu_pool_name", "gpu_slots"]
 POOL_DESCRIPTION = "GPUs for airgenome GPU steps (one slot per GPU)"
 
 
@@ -27,16 +29,8 @@ class PoolError(AirgenomeError):
     """The Airflow REST API refused or failed a pool call."""
 
 
-def _env(name: str) -> str | None:
-    for key in (f"AIRGENOME_{name}", f"AIRFLOW__AIRGENOME__{name}"):
-        value = os.environ.get(key)
-        if value:
-            return value
-    return None
-
-
 def gpu_pool_name() -> str:
-    return _env("GPU_POOL") or DEFAULT_GPU_POOL
+    return settings.string("gpu_pool") or DEFAULT_GPU_POOL
 
 
 def count_visible_gpus(nvidia_smi: str | None = None) -> int:
@@ -57,16 +51,8 @@ def count_visible_gpus(nvidia_smi: str | None = None) -> int:
 
 def gpu_slots() -> int:
     """``AIRGENOME_GPU_SLOTS`` if set, else the GPUs ``nvidia-smi`` sees, else 0."""
-    configured = _env("GPU_SLOTS")
-    if configured is None:
-        return count_visible_gpus()
-    try:
-        slots = int(configured)
-    except ValueError:
-        slots = -1
-    if slots < 0:
-        raise InvalidInput(f"AIRGENOME_GPU_SLOTS: {configured!r} is not a whole number >= 0")
-    return slots
+    configured = settings.integer("gpu_slots")
+    return count_visible_gpus() if configured is None else configured
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,11 @@ class EmbeddedStack:
         self.paths = EmbeddedPaths(home)
         self._progress = progress or (lambda message: None)
 
+    @property
+    def progress(self) -> Progress:
+        """Where this stack reports what it does (the CLI's progress lines)."""
+        return self._progress
+
     # -- state -------------------------------------------------------------------------
     def load_state(self) -> StackState | None:
         try:

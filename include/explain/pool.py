@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from airgenome import settings
 from airgenome.errors import Unavailable
 
 T = TypeVar("T")
@@ -43,22 +44,15 @@ def limit_blas_threads() -> None:
         _blas_limited = True
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else default
-    except ValueError:
-        return default
-
-
 class WorkerPool:
     def __init__(
         self, workers: int | None = None, queue: int | None = None, timeout_s: float | None = None
     ) -> None:
         cpus = os.cpu_count() or 2
-        self.workers = int(workers or _env_number("AIRGENOME_EXPLAIN_WORKERS", max(1, min(4, cpus - 1))))
-        self.queue = int(queue if queue is not None else _env_number("AIRGENOME_EXPLAIN_QUEUE", 32))
-        self.timeout_s = float(timeout_s or _env_number("AIRGENOME_EXPLAIN_TIMEOUT_S", DEFAULT_TIMEOUT_S))
+        self.workers = int(workers or settings.integer("explain_workers") or max(1, min(4, cpus - 1)))
+        configured_queue = settings.integer("explain_queue")
+        self.queue = int(queue if queue is not None else configured_queue if configured_queue is not None else 32)
+        self.timeout_s = float(timeout_s or settings.number("explain_timeout_s") or DEFAULT_TIMEOUT_S)
         self._executor: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(self.workers + self.queue)
         self._lock = threading.Lock()

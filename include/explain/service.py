@@ -9,7 +9,6 @@ canonicalName (latest), version number or alias; anything that can explain
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from airgenome import settings
 from airgenome.errors import InvalidInput, NotFound
 from airgenome.explain.cache import LoadOnceCache
 from airgenome.explain.model import ExplainableModel, from_estimator
@@ -87,7 +87,7 @@ class ExplainService:
         cache_size: int | None = None,
         pool: WorkerPool | None = None,
     ) -> None:
-        size = cache_size or int(os.environ.get("AIRGENOME_EXPLAIN_CACHE_SIZE", "8") or 8)
+        size = cache_size or (settings.integer("explain_cache_size") or 8)
         self.cache: LoadOnceCache[LoadedModel] = LoadOnceCache(size)
         self.pool = pool or WorkerPool()
         self._store_factory = store_factory
@@ -96,7 +96,8 @@ class ExplainService:
         self._lock = threading.Lock()
         # Resolving a name costs ~20 ms of MLflow queries: numbered versions are kept (they
         # never change), `latest` and aliases for `resolve_ttl_s` seconds.
-        self.resolve_ttl_s = float(os.environ.get("AIRGENOME_EXPLAIN_RESOLVE_TTL_S", "2") or 2)
+        ttl = settings.number("explain_resolve_ttl_s")
+        self.resolve_ttl_s = 2.0 if ttl is None else ttl
         self._resolved: dict[tuple[str, ModelRef], tuple[float, Any]] = {}
         self._refreshing: set[tuple[str, ModelRef]] = set()
         self.preloaded = threading.Event()
@@ -293,7 +294,7 @@ class ExplainService:
         return thread
 
 
-DEFAULT_PRELOAD = "mlflow.sklearn,mlflow.xgboost,sklearn.ensemble,shap,xgboost,lime.lime_text,tensorflow,keras,mlflow.tensorflow"
+DEFAULT_PRELOAD = settings.EXPLAIN_PRELOAD_DEFAULT
 
 
 def _registered_key(canonical_name: str) -> str:
@@ -317,10 +318,10 @@ def _check_application(ref: ModelRef, record: Any) -> None:
 
 
 def preload_modules() -> list[str]:
-    value = os.environ.get("AIRGENOME_EXPLAIN_PRELOAD", DEFAULT_PRELOAD).strip()
-    if value.lower() in ("", "none", "0", "false"):
+    names = settings.string_list("explain_preload")
+    if [name.lower() for name in names] in ([], ["none"], ["0"], ["false"]):
         return []
-    return [name.strip() for name in value.split(",") if name.strip()]
+    return list(names)
 
 
 def in_api_server() -> bool:

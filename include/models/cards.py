@@ -1,5 +1,6 @@
 """Model cards: one per version, built from its metadata, lineage, stored explanations,
-the evaluations that judged it (from the evaluation store) and its blessing (a tag).
+the evaluations that judged it (looked up in the evaluation store by
+`airgenome.evaluations.cards`, which sits above the model store) and its blessing (a tag).
 
 Nothing is invented: a blessing shows only when the version carries a ``blessed`` or
 ``blessing`` tag, evaluations only when the evaluation store holds runs for this version.
@@ -14,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airgenome.errors import AirgenomeError
 from airgenome.models.global_explanations import top_features
 from airgenome.models.records import GENOME_FIELDS, ModelRecord
 
@@ -108,19 +108,11 @@ def blessing_of(tags: dict[str, str]) -> CardBlessing:
     return CardBlessing(recorded=False, blessed=None, tag=None, value=None, summary="no blessing recorded")
 
 
-def evaluations_for(model_id: str) -> CardEvaluations:
-    """Runs in the evaluation store that target this version (newest first)."""
-    try:
-        from airgenome.evaluations.store import get_evaluation_store
-    except ImportError:
-        return CardEvaluations(available=False, total=0, runs=[], note="the evaluation store is not installed")
-    try:
-        page = get_evaluation_store().search(model_id=model_id, limit=MAX_CARD_EVALUATIONS)
-    except AirgenomeError as error:
-        log.warning("evaluation store unavailable for %s: %s", model_id, error)
-        return CardEvaluations(available=False, total=0, runs=[], note=f"evaluation store unavailable: {error.message}")
-    runs = [summary.to_dict() for summary in page.items]
-    return CardEvaluations(available=True, total=int(page.total), runs=runs, note=None)
+def not_looked_up() -> CardEvaluations:
+    """A card built without asking the evaluation store (`airgenome.evaluations.cards`)."""
+    return CardEvaluations(
+        available=False, total=0, runs=[], note="evaluations not looked up for this card"
+    )
 
 
 def _user_tags(tags: dict[str, str]) -> dict[str, str]:

@@ -30,7 +30,7 @@ from airgenome.models.serialization import EXPLANATIONS_FILE, GENOME_FILE, read_
 from airgenome.models.store import ModelStoreBackend, get_backend
 
 if TYPE_CHECKING:
-    from airgenome.models.cards import ModelCard
+    from airgenome.models.cards import CardEvaluations, ModelCard
 
 
 def _step_lineage() -> dict[str, str]:
@@ -255,15 +255,16 @@ class ModelStore:
         text = self.backend.read_text(record, GENOME_FILE)
         return json.loads(text) if text else None
 
-    def card(self, record: ModelRecord) -> ModelCard:
-        """The model card of one version (metadata, lineage, explanations, evaluations, blessing)."""
-        from airgenome.models.cards import build_card, evaluations_for
+    def card(self, record: ModelRecord, evaluations: CardEvaluations | None = None) -> ModelCard:
+        """The model card of one version (metadata, lineage, explanations, blessing, and the
+        ``evaluations`` that judged it: `airgenome.evaluations.cards.model_card` looks them up)."""
+        from airgenome.models.cards import build_card, not_looked_up
 
         return build_card(
             record,
             manifest=self.manifest(record),
             explanations=self.global_explanations(record),
-            evaluations=evaluations_for(record.id),
+            evaluations=evaluations if evaluations is not None else not_looked_up(),
         )
 
 

@@ -10,7 +10,6 @@ threads); they must be thread-safe.
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -97,7 +96,7 @@ def get_backend(
         locations = store_locations()
         uri = locations.model_store_uri
         artifacts = artifacts or locations.model_artifacts
-        registry_uri = registry_uri or os.environ.get("AIRGENOME_MODEL_REGISTRY_URI") or None
+        registry_uri = registry_uri or locations.model_registry_uri
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     factory = BACKENDS.get(scheme)
     if factory is None:

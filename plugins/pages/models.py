@@ -95,6 +95,7 @@ def _extras(record: ModelRecord, root: str) -> str:
 
 
 def _detail(request: Request, name: str, version: str | None) -> HTMLResponse:
+    from airgenome.evaluations.cards import model_card
     from airgenome.models.cards import render_card_html
     from airgenome.models.client import ModelStore
 
@@ -106,7 +107,7 @@ def _detail(request: Request, name: str, version: str | None) -> HTMLResponse:
         response = page("Model not found", _error(error.message), root)
         response.status_code = 404
         return response
-    card = store.card(record)
+    card = model_card(store, record)
     versions = store.versions(record.name)
     version_rows = "".join(
         f"<tr><td><a href='{esc(model_href(root, v))}'>{esc(v.version)}</a></td><td>{esc(v.version_name)}</td>"

@@ -81,25 +81,29 @@ def search_models(
 
 @router.get("/{name:path}/versions/{version}/card.html", response_class=HTMLResponse)
 def model_card_html(name: str, version: str, request: Request) -> HTMLResponse:
+    from airgenome.evaluations.cards import model_card as full_card
     from airgenome.models.cards import render_card_document
 
     store = model_store()
     record = store.get_model(name=name, version=version)
-    return HTMLResponse(render_card_document(store.card(record), request.scope.get("root_path", "")))
+    return HTMLResponse(render_card_document(full_card(store, record), request.scope.get("root_path", "")))
 
 
 @router.get("/{name:path}/versions/{version}/card", response_model=ModelCard, response_model_by_alias=True)
 def model_card(name: str, version: str) -> ModelCard:
+    from airgenome.evaluations.cards import model_card as full_card
+
     store = model_store()
-    card: ModelCard = store.card(store.get_model(name=name, version=version))
-    return card
+    return full_card(store, store.get_model(name=name, version=version))
 
 
 @router.get("/{name:path}/versions/{version}", response_model=ModelVersionDetail, response_model_by_alias=True)
 def model_version(name: str, version: str) -> ModelVersionDetail:
+    from airgenome.evaluations.cards import model_card as full_card
+
     store = model_store()
     record = store.get_model(name=name, version=version)
-    return ModelVersionDetail(record=record, card=store.card(record))
+    return ModelVersionDetail(record=record, card=full_card(store, record))
 
 
 @router.get("/{name:path}/versions", response_model=ModelVersions, response_model_by_alias=True)

@@ -129,6 +129,8 @@ def test_example_with_the_model_store(isolated_home) -> None:
     assert store.get(run.id) == run
     assert [s.id for s in store.search(model_id=saved_model["id"])] == [run.id]
     assert [s.id for s in store.search(model_name="/search/text/lsa-forest")] == [run.id]
-    # the model card (the model-store helper's) lists the run through store.search
-    card = model_store.card(model_store.get_model(saved_model["id"]))
+    # the model card lists the run through store.search
+    from airgenome.evaluations.cards import model_card
+
+    card = model_card(model_store, model_store.get_model(saved_model["id"]))
     assert [r["id"] for r in card.evaluations.runs] == [run.id]

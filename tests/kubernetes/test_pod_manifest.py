@@ -36,18 +36,36 @@ def _container(manifest: dict) -> dict:  # type: ignore[type-arg]
     return container  # type: ignore[no-any-return]
 
 
+def _literal_env(container: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def _secret_refs(container: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+
+
+STORE_REFS = {
+    "AIRGENOME_MODEL_STORE_URI": {"name": "airgenome-stores", "key": "model-store-uri"},
+    "AIRGENOME_EVALUATION_STORE_URI": {"name": "airgenome-stores", "key": "evaluation-store-uri"},
+    "AIRGENOME_MODEL_REGISTRY_URI": {"name": "airgenome-stores", "key": "model-registry-uri", "optional": True},
+}
+SECRET_VARIABLES = set(STORE_REFS)
+
+
 def test_cpu_step_pod_is_valid_kubernetes_and_carries_the_contract(stores_home: Path) -> None:
     manifest = render_pod_manifest(_operator(cpu="500m", memory="1Gi"))
     kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
     container = _container(manifest)
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = _literal_env(container)
     expected = step_environment(make_contract(), run_id=PREVIEW_RUN_ID, stores=store_locations(stores_home))
-    assert env == expected
+    # Store URIs come from the store secret; everything else of the contract is literal.
+    assert env == {name: value for name, value in expected.items() if name not in SECRET_VARIABLES}
+    assert _secret_refs(container) == STORE_REFS
     assert set(env) >= {
         "DEPLOYMENT", "DEPLOYMENT_PARAMETERS", "APPLICATION", "PIPELINE_RUNID", "PIPELINE_NAME",
-        "STEP_NAME", "STEP_TYPE", "PARAMETERS", "DATASETS",
-        "AIRGENOME_MODEL_STORE_URI", "AIRGENOME_MODEL_ARTIFACTS", "AIRGENOME_EVALUATION_STORE_URI",
+        "STEP_NAME", "STEP_TYPE", "PARAMETERS", "DATASETS", "AIRGENOME_MODEL_ARTIFACTS",
     }
+    assert not container.get("envFrom")
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "1Gi"},
         "limits": {"cpu": "500m", "memory": "1Gi"},
@@ -104,7 +122,7 @@ def test_namespace_comes_from_settings(stores_home: Path, monkeypatch: pytest.Mo
 
 def test_genome_variables_cannot_be_spoofed_by_env_vars(stores_home: Path) -> None:
     operator = _operator(env_vars={"STEP_NAME": "spoofed", "KEEP_ME": "yes"})
-    env = {e["name"]: e["value"] for e in _container(render_pod_manifest(operator))["env"]}
+    env = _literal_env(_container(render_pod_manifest(operator)))
     assert env["STEP_NAME"] == "train"
     assert env["KEEP_ME"] == "yes"
 
@@ -180,3 +198,74 @@ def test_validator_is_strict_enough_to_catch_a_wrong_field(stores_home: Path) ->
     manifest["spec"]["containers"][0]["gpus"] = 1
     with pytest.raises(kubernetes_validate.ValidationError, match="gpus"):
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+
+
+PASSWORD = "s3cr3tpw"
+SECRET_STORES = {
+    "AIRGENOME_MODEL_STORE_URI": f"postgresql://u:{PASSWORD}@db/mlflow",
+    "AIRGENOME_EVALUATION_STORE_URI": f"postgresql://genome:{PASSWORD}@db:5432/evaluations",
+    "AIRGENOME_MODEL_REGISTRY_URI": f"mysql://reg:{PASSWORD}@db/registry",
+}
+
+
+def test_store_passwords_never_reach_the_pod_spec(stores_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRET_STORES.items():
+        monkeypatch.setenv(name, value)
+    # A spoofing attempt through env_vars is dropped too, not passed as a literal.
+    operator = _operator(gpu=1, env_vars={"AIRGENOME_MODEL_STORE_URI": f"postgresql://x:{PASSWORD}@evil/db"})
+    manifest = render_pod_manifest(operator)
+    kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    assert PASSWORD not in json.dumps(manifest)
+    container = _container(manifest)
+    assert _secret_refs(container) == STORE_REFS
+    assert not SECRET_VARIABLES & set(_literal_env(container))
+    # The provider's own dump of a failed pod's spec is off.
+    assert operator.log_pod_spec_on_failure is False
+    assert _operator(log_pod_spec_on_failure=True).log_pod_spec_on_failure is False
+
+
+def test_store_secret_and_env_from_secrets_come_from_settings(
+    stores_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRGENOME_STORE_SECRET_NAME", "prod-stores")
+    monkeypatch.setenv("AIRGENOME_SECRET_ENV_FROM", "lake-credentials, hf-token")
+    container = _container(render_pod_manifest(_operator()))
+    assert {ref["name"] for ref in _secret_refs(container).values()} == {"prod-stores"}
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "lake-credentials"}},
+        {"secretRef": {"name": "hf-token"}},
+    ]
+
+
+def test_render_pods_cli_shows_references_not_values(stores_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airgenome.cli.sequence_commands import render_document
+
+    for name, value in SECRET_STORES.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRGENOME_ALLOWED_IMAGES", "registry.example/*")
+    sequence = {
+        "pipelineName": "secrets-check", "canonicalName": "secrets-check", "application": "a",
+        "deployment": "d",
+        "steps": [{"stepName": "train", "stepType": "training", "image": "registry.example/train:1"}],
+    }
+    document = render_document(json.dumps(sequence).encode(), mode="kubernetes", pods=True)
+    assert PASSWORD not in json.dumps(document)
+    (task,) = document["tasks"]
+    assert task["env"]["AIRGENOME_MODEL_STORE_URI"] == "postgresql://u:***@db/mlflow"
+    assert _secret_refs(_container(task["pod"])) == STORE_REFS
+
+
+def test_empty_image_allow_list_refuses_every_pod(stores_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.delenv("AIRGENOME_ALLOWED_IMAGES", raising=False)
+    monkeypatch.delenv("AIRFLOW__AIRGENOME__ALLOWED_IMAGES", raising=False)
+    with pytest.raises(
+        AirflowFailException,
+        match=r"train\.image: 'registry\.example/airgenome/component:1' is refused: no image is allowed "
+        r"in kubernetes mode until AIRGENOME_ALLOWED_IMAGES \(\[airgenome\] allowed_images\) lists",
+    ):
+        _operator().execute(context={})  # type: ignore[arg-type]
+    monkeypatch.setenv("AIRGENOME_ALLOWED_IMAGES", "ghcr.io/acme/*")
+    with pytest.raises(AirflowFailException, match=r"is not in the allowed images \(ghcr\.io/acme/\*; "):
+        _operator().execute(context={})  # type: ignore[arg-type]

@@ -19,4 +19,8 @@ def _default_platform(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.replace("AIRGENOME_", "AIRFLOW__AIRGENOME__"), raising=False)
+    # Kubernetes-mode tests here are about the sequencer, on a platform that allows every image;
+    # the production default (an empty allow-list refuses every image) is tested in
+    # tests/foundation/test_settings.py and tests/kubernetes/test_pod_manifest.py.
+    monkeypatch.setenv("AIRGENOME_ALLOWED_IMAGES", "*")
 
