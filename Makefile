@@ -7,7 +7,7 @@ STAMP := $(VENV)/.airgenome-synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: help install system-packages demo test lint bench down clean
+.PHONY: help install system-packages demo test lint bench down clean FORCE
 
 help:
 	@echo "make demo   - install, start embedded Airflow, run the demo pipeline, print where to look"
@@ -27,11 +27,21 @@ system-packages:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# uv comes from PyPI when absent; the venv is synced exactly to the committed uv.lock.
+# uv comes from PyPI when absent; the venv is synced exactly to the committed uv.lock, with
+# compiled bytecode: where PYTHONDONTWRITEBYTECODE=1 (as here) a venv without .pyc files makes
+# every process recompile what it imports (`import tensorflow` 8.6 s instead of 3.1 s;
+# docs/benchmarks.md). A venv synced before that (no $(BYTECODE) marker) is synced once more,
+# which only compiles.
+BYTECODE := $(VENV)/.airgenome-bytecode
+ifeq ($(wildcard $(BYTECODE)),)
+$(STAMP): FORCE
+endif
 $(STAMP): uv.lock pyproject.toml
 	@command -v uv >/dev/null || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
-	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --all-extras --python python3.11
-	@touch $(STAMP)
+	@PATH="$$HOME/.local/bin:$$PATH" uv sync --frozen --all-extras --compile-bytecode --python python3.11
+	@touch $(BYTECODE) $(STAMP)
+
+FORCE:
 
 install: system-packages $(STAMP)
 

@@ -20,7 +20,8 @@ COPY include /tmp/airgenome/include
 COPY operators /tmp/airgenome/operators
 COPY hooks /tmp/airgenome/hooks
 COPY plugins /tmp/airgenome/plugins
-RUN python3 -m pip install "/tmp/airgenome[fairness,robustness]" \
+# --compile: ship bytecode (PYTHONDONTWRITEBYTECODE=1 above; see component-cpu.Dockerfile).
+RUN python3 -m pip install --compile "/tmp/airgenome[fairness,robustness]" \
     && python3 -c "import tensorflow as tf; assert tf.test.is_built_with_cuda(), 'TensorFlow lost its CUDA build'" \
     && rm -rf /tmp/airgenome
 

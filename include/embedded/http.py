@@ -83,7 +83,7 @@ class AirflowClient:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        # On SQLite a run starts only once run_after <= now at whole seconds (DESIGN.md).
+        # On SQLite a run starts only once run_after <= now at whole seconds (docs/architecture.md).
         run_after = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
         body = {"logical_date": None, "run_after": run_after, "conf": conf or {}}
         run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)

@@ -19,7 +19,7 @@ import httpx
 
 from airgenome.errors import AirgenomeError, Unavailable
 
-# A parse request that lands while the DAG processor is mid-parse can be lost (DESIGN.md):
+# A parse request that lands while the DAG processor is mid-parse can be lost (docs/architecture.md):
 # re-send it when the DAG is not visible after this long.
 RESEND_PARSE_AFTER_S = 2.0
 # When, then how often, to look whether a parse of the loader file finished without our DAG.
@@ -253,7 +253,7 @@ class AirflowApi:
 
     # -- runs ------------------------------------------------------------------------------
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        # On SQLite a run starts only once run_after <= now at whole seconds (DESIGN.md).
+        # On SQLite a run starts only once run_after <= now at whole seconds (docs/architecture.md).
         run_after = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
         body = {"logical_date": None, "run_after": run_after, "conf": dict(conf or {})}
         run: dict[str, Any] = self._call(
