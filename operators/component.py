@@ -35,6 +35,7 @@ from airgenome.components.runtime import (
     GPUS_VARIABLE,
     INPUTS_VARIABLE,
     LAKE_VARIABLE,
+    LENIENT_VARIABLE,
     OUTPUT_VARIABLE,
     RESULT_VARIABLE,
 )
@@ -68,11 +69,12 @@ class ComponentOperator(GenomeStepOperator):
         memory: str | None = None,
         gpu: int = 0,
         contract: StepContract | None = None,
+        lenient_parameters: bool = False,
         **kwargs: Any,
     ) -> None:
         spec = self._spec(task_id, component)
         values = parameters.model_dump(exclude_none=True) if isinstance(parameters, BaseModel) else dict(parameters or {})
-        spec.parse_parameters(values, where=f"{task_id}.parameters")
+        spec.parse_parameters(spec.known_parameters(values) if lenient_parameters else values, where=f"{task_id}.parameters")
         wired = self._check_inputs(task_id, spec, inputs or {})
         if mode is not None and mode not in MODES:
             raise InvalidInput(f"{task_id}.mode: {mode!r} is not one of {', '.join(MODES)}")
@@ -92,6 +94,7 @@ class ComponentOperator(GenomeStepOperator):
         )
         self.component = spec.name
         self.parameters = values
+        self.lenient_parameters = lenient_parameters
         self.inputs = wired  # input name -> (upstream task id, output name)
         self.mode = mode
         self.image = image
@@ -201,6 +204,7 @@ class ComponentOperator(GenomeStepOperator):
             OUTPUT_VARIABLE: lake.run_output_uri(root, self.contract.pipeline_name, run_id, self.task_id),
             LAKE_VARIABLE: lake.normalise_root(root),
             GPUS_VARIABLE: str(self.gpu),
+            LENIENT_VARIABLE: "1" if self.lenient_parameters else "0",
         }
 
     def execute(self, context: Context) -> dict[str, Any]:

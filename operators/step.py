@@ -36,7 +36,9 @@ _PRIVATE_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "_AIRFLOW")
 
 
 def component_argv(component: str) -> list[str]:
-    return [sys.executable, "-m", "airgenome.sequence.run_component", component]
+    from airgenome.components.runtime import ENTRYPOINT
+
+    return [sys.executable, *ENTRYPOINT[1:], component]
 
 
 def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:

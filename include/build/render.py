@@ -106,6 +106,7 @@ def build_operator(task: PlannedTask, task_group: Any = None) -> BaseOperator:
             memory=task.resources.memory,
             gpu=task.resources.gpu,
             contract=task.contract,
+            lenient_parameters=task.from_image,
             **common,
         )
     if task.mode == "kubernetes":

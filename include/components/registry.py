@@ -133,6 +133,11 @@ class ComponentSpec:
         schema.pop("title", None)
         return schema
 
+    def known_parameters(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the parameters this component declares (for Genome image steps run locally)."""
+        declared = self.parameter_schema().get("properties", {})
+        return {k: v for k, v in values.items() if k in declared}
+
     def validate_parameters(self, values: Mapping[str, Any]) -> tuple[Any, list[ParameterProblem]]:
         """The typed parameters, or every problem by path (nothing runs on a problem)."""
         if self.container is not None:

@@ -46,6 +46,9 @@ OUTPUT_VARIABLE = "AIRGENOME_OUTPUT_URI"
 LAKE_VARIABLE = "AIRGENOME_LAKE_ROOT"
 RESULT_VARIABLE = "AIRGENOME_RESULT_PATH"
 GPUS_VARIABLE = "AIRGENOME_GPUS"
+# Set for a Genome image step run locally: parameters written for the image that the
+# component does not declare are ignored instead of refused.
+LENIENT_VARIABLE = "AIRGENOME_IGNORE_UNKNOWN_PARAMETERS"
 
 
 def _json(environ: Mapping[str, str], name: str, default: Any) -> Any:
@@ -165,7 +168,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except AirgenomeError as error:
         print(f"airgenome: {error.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    result_path = env.get(RESULT_VARIABLE) or POD_RESULT_PATH
+    # In a pod the xcom sidecar's volume is mounted at /airflow/xcom; elsewhere, unless asked
+    # for a file, the manifest is not written (the exit code still tells the outcome).
+    result_path = env.get(RESULT_VARIABLE) or (POD_RESULT_PATH if Path(POD_RESULT_PATH).parent.is_dir() else None)
+    if env.get(LENIENT_VARIABLE) == "1":
+        ignored = sorted(set(parameters) - set(spec.known_parameters(parameters)))
+        if ignored:
+            print(f"airgenome: {spec.name} ignores parameters it does not declare: {', '.join(ignored)}")
+        parameters = spec.known_parameters(parameters)
     try:
         result = run_component(spec, context, parameters)
     except InvalidInput as error:
@@ -178,7 +188,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         traceback.print_exc()
         print(f"airgenome: {spec.name} failed", file=sys.stderr)
         return EXIT_FAILED
-    write_manifest(result, result_path)
+    if result_path:
+        write_manifest(result, result_path)
     if result.outcome == "skip":
         print(f"airgenome: {spec.name} skipped: {result.message}", file=sys.stderr)
         return EXIT_SKIP

@@ -77,6 +77,9 @@ class PlannedTask:
     # input name -> (upstream task id, its output name); component steps only
     inputs: tuple[tuple[str, str, str], ...] = ()
     category: str | None = None  # the component's category (picks the operator class)
+    # A Genome image step run locally by the component its image packages: the parameters
+    # were written for the image, so the component ignores those it does not declare.
+    from_image: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,10 @@ class _Planner:
             gpu=resources.gpu if resources else 0,
         )
         component = step.component
+        from_image = False
         if component is None and step.command is None and self.mode == "local" and image:
             component = component_for_image(image)
+            from_image = component is not None
         if component is not None:
             component = registry.resolve(component) or component  # aliases -> the public name
         inputs = tuple(
@@ -197,6 +202,7 @@ class _Planner:
                 description=step.description,
                 inputs=inputs,
                 category=component.partition(".")[0] if component is not None else None,
+                from_image=from_image,
             )
         )
         return task_id

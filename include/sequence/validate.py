@@ -458,6 +458,8 @@ def _check_components(seq: Sequence, findings: _Findings) -> None:
                 findings.add(f"{path}.inputs", "only component steps take inputs (set component)")
             continue
         spec = registry.get(step.component)
+        if step.args is not None and step.command is None:
+            findings.add(f"{path}.args", "a component step takes parameters, not args (or set command)")
         _, problems = spec.validate_parameters(step.parameters)
         for problem in problems:
             where = f"{path}.parameters"

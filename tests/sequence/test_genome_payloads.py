@@ -39,7 +39,7 @@ def test_sequential_payload_is_a_chain_with_genome_retries_and_timeouts() -> Non
         assert task.pool == "default_pool"
         assert task.pool_slots == 1
         # image-only Genome step in local mode: the image's catalogued component runs
-        assert task.component == "sklearn.train-forest"
+        assert task.component == "train.sklearn-forest"  # the public name of Genome's image
     assert [t.group for t in plan.tasks] == [None, None, None]
 
 

@@ -97,19 +97,25 @@ def test_gpu_step_takes_pool_slots_from_the_gpu_pool(monkeypatch: pytest.MonkeyP
 
 
 def test_kubernetes_mode_builds_genome_pod_operators() -> None:
-    pod = pytest.importorskip("airgenome.operators.pod")
+    from airgenome.operators import pod
+    from airgenome.operators.categories import TrainOperator
+
     document = spec([
         {"stepName": "train", "image": "reg.local/train:1", "component": "sklearn.train-forest",
-         "args": ["--fast"], "resources": {"cpu": "500m", "memory": "1Gi"}, "timeout": "30m", "retry": 2},
+         "resources": {"cpu": "500m", "memory": "1Gi"}, "timeout": "30m", "retry": 2},
         {"stepName": "report", "image": "reg.local/report:1", "command": ["python", "report.py"]},
     ])
     dag = build_dag(plan_sequence(parse_sequence(document, mode="kubernetes")))
-    train = dag.get_task("train")
+    step = dag.get_task("train")
+    assert isinstance(step, TrainOperator) and step.mode == "kubernetes"
+    assert step.retries == 2
+    train = step.pod_operator()  # the pod the step runs as
     assert isinstance(train, pod.GenomePodOperator)
     assert train.image == "reg.local/train:1"
-    assert train.cmds == ["python", "-m", "airgenome.sequence.run_component", "sklearn.train-forest"]
-    assert train.arguments == ["--fast"]
-    assert (train.cpu, train.memory, train.gpu, train.retries) == ("500m", "1Gi", 0, 2)
+    assert train.cmds == ["python", "-m", "airgenome.components.runtime", "train.sklearn-forest"]
+    assert train.skip_on_exit_code == [99]
+    assert (train.cpu, train.memory, train.gpu) == ("500m", "1Gi", 0)
+    assert isinstance(dag.get_task("report"), pod.GenomePodOperator)
     assert dag.get_task("report").cmds == ["python", "report.py"]
     assert set(dag.get_task("report").upstream_task_ids) == {"train"}
 

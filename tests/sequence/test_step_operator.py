@@ -82,10 +82,10 @@ def test_a_failing_subprocess_fails_the_task_with_exit_code_and_stderr_tail() ->
 
 
 def test_component_runner_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
-    from airgenome.sequence.run_component import main
+    from airgenome.components.runtime import main
 
-    assert main(["os.system"]) == 2
-    assert "unknown component 'os.system'" in capsys.readouterr().err
+    assert main(["os.system"], {}) == 2
+    assert "'os.system' is not a known component" in capsys.readouterr().err
 
 
 def test_operator_init_is_cheap_and_needs_exactly_one_runnable() -> None:
@@ -96,7 +96,7 @@ def test_operator_init_is_cheap_and_needs_exactly_one_runnable() -> None:
     with pytest.raises(ValueError, match="give exactly one of component or command"):
         GenomeStepOperator(task_id="s", contract=contract)
     operator = GenomeStepOperator(task_id="s", contract=contract, component="genome.echo", args=["-v"])
-    assert operator.argv()[-3:] == ["airgenome.sequence.run_component", "genome.echo", "-v"]
+    assert operator.argv()[-3:] == ["airgenome.components.runtime", "genome.echo", "-v"]
 
 
 def test_train_forest_component_trains_on_bundled_data(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_train_forest_component_trains_on_bundled_data(tmp_path: Path) -> None:
 
     env = {**os.environ, "PARAMETERS": json.dumps({"n_estimators": 5, "max_depth": 2, "save": False})}
     result = subprocess.run(
-        [sys.executable, "-m", "airgenome.sequence.run_component", "sklearn.train-forest"],
+        [sys.executable, "-m", "airgenome.components.runtime", "sklearn.train-forest"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]

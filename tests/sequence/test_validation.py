@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from airgenome.errors import InvalidInput, PayloadTooLarge
-from airgenome.sequence.components import COMPONENTS
+from airgenome.components import registry
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import echo, spec
 
-KNOWN = ", ".join(sorted(COMPONENTS))
-assert {"genome.echo", "genome.fail", "sklearn.train-forest"} <= set(COMPONENTS)
+KNOWN = ", ".join(registry.names())
+assert {"genome.echo", "genome.fail", "sklearn.train-forest"} <= registry.REGISTRY.all_names()
 
 
 def _errors(raw: Any, **kwargs: Any) -> dict[str, str]:
@@ -115,7 +115,7 @@ def test_template_syntax_anywhere_is_rejected(value: str, where: str, build: Any
                    "@monthly, @quarterly, @yearly, @annually)"),
         ("61 * * * *", "'61 * * * *' is not a schedule: use a duration (30m, 6h, 1d), a 5-field "
                        "cron expression ('0 3 * * *') or a preset (@daily)"),
-        (6, "6 is not a schedule (a string like 6h, '0 3 * * *' or @daily)"),
+        (6, "6 is not a schedule (a string like 6h, '0 3 * * *', @daily or {\"assets\": [...]})"),
     ],
 )
 def test_bad_schedules(value: Any, message: str) -> None:
@@ -202,7 +202,9 @@ def test_kubernetes_mode_needs_allowed_images(monkeypatch: pytest.MonkeyPatch) -
     assert _errors(document, mode="kubernetes") == {
         "steps[2].image": "'docker.io/evil/miner:latest' is not in the allowed images "
         "(registry.corp/genome/*, ensemble-training:*; AIRGENOME_ALLOWED_IMAGES)",
-        "steps[3].image": "required in kubernetes mode (or set defaults.image)",
+        # a component step without an image runs in its component's image, which must be allowed too
+        "steps[3].image": "'airgenome/component-cpu:0.1.0' is not in the allowed images "
+        "(registry.corp/genome/*, ensemble-training:*; AIRGENOME_ALLOWED_IMAGES)",
     }
 
 
