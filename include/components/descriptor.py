@@ -93,7 +93,7 @@ class ContainerComponent:
                         problems.append(ParameterProblem(name, "required parameter is missing"))
                 continue
             problems.append(ParameterProblem(path, error.message))
-        unique = list(dict.fromkeys(problems))
+        unique = sorted(dict.fromkeys(problems), key=lambda p: (p.path, p.message))
         return (dict(values) if not unique else None), unique
 
     def environment_and_args(
