@@ -17,5 +17,5 @@ COPY --chown=airflow:0 plugins /tmp/airgenome/plugins
 # The plugin and schedulers need no ML extras; steps run in the component images.
 # --compile (pip's default, stated so that a PIP_NO_COMPILE in the build cannot drop it): ship
 # bytecode, so no process recompiles what it imports at every start (docs/benchmarks.md).
-RUN pip install --no-cache-dir --compile "apache-airflow==${AIRFLOW_VERSION}" /tmp/airgenome \
+RUN pip install --no-cache-dir --compile "apache-airflow==${AIRFLOW_VERSION}" "/tmp/airgenome[airflow]" \
     && rm -rf /tmp/airgenome

@@ -19,7 +19,9 @@ COPY include /tmp/airgenome/include
 COPY operators /tmp/airgenome/operators
 COPY hooks /tmp/airgenome/hooks
 COPY plugins /tmp/airgenome/plugins
-# image = tensorflow-cpu, fairness = aif360, robustness = ART (spark stays out: it needs a JVM).
+# No Airflow: the component runtime installs without it (the `airflow` extra is for the
+# plugin and the schedulers). image = tensorflow-cpu, fairness = aif360, robustness = ART
+# (spark stays out: it needs a JVM).
 # --compile (pip's default, stated so that a PIP_NO_COMPILE in the build cannot drop it): ship
 # bytecode. PYTHONDONTWRITEBYTECODE=1 (above) stops Python writing .pyc files at import time,
 # so without them every step process would recompile what it imports (`import tensorflow`

@@ -96,3 +96,37 @@ def test_lake_uris_are_built_in_one_place() -> None:
     assert lake.resolve_ref("/l", "mllake://raw/metadata.csv") == "file:///l/raw/metadata.csv"
     with pytest.raises(ValueError, match="not allowed"):
         lake.resolve_ref("/l", "mllake://../etc/passwd")
+
+
+BLOCK_AIRFLOW = """
+import sys, runpy
+
+class NoAirflow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "airflow" or name.startswith("airflow."):
+            raise ImportError(f"{name} is not installed in a component image")
+        return None
+
+sys.meta_path.insert(0, NoAirflow())
+sys.argv = ["runtime", sys.argv[1]]
+runpy.run_module("airgenome.components.runtime", run_name="__main__")
+"""
+
+
+def test_components_run_where_airflow_is_not_installed(tmp_path: Path) -> None:
+    env = _env(tmp_path, PARAMETERS=json.dumps({"dataset": "wine", "limit": 5}))
+    env["PATH"] = "/usr/bin:/bin"
+    completed = subprocess.run(
+        [sys.executable, "-c", BLOCK_AIRFLOW, "input.sklearn-dataset"], env=env, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads((tmp_path / "result.json").read_text())["outputs"]["table"]["metadata"]["rows"] == 5
+
+
+def test_the_component_runtime_needs_no_airflow_distribution() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("apache-airflow")]
+    assert any(d.startswith("apache-airflow==") for d in project["optional-dependencies"]["airflow"])
