@@ -21,7 +21,7 @@ image, command, argument or env value containing ``{{ ... }}`` reaches the pod l
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -30,7 +30,7 @@ from kubernetes.client import models as k8s
 from airgenome import settings
 from airgenome.errors import InvalidInput
 from airgenome.operators.pod_settings import GPU_RESOURCE, gpu_pool_name, pod_settings
-from airgenome.operators.secrets import mask_store_secrets
+from airgenome.operators.secrets import mask_store_secrets, redact
 from airgenome.sequence.config import limits
 from airgenome.sequence.contract import StepContract, step_environment
 
@@ -115,7 +115,10 @@ class GenomePodOperator(KubernetesPodOperator):
             from airflow.sdk.exceptions import AirflowFailException
 
             raise AirflowFailException(f"{self.task_id}.image: {refusal}")
-        mask_store_secrets()
+        secrets = mask_store_secrets()
+        if secrets:
+            # Pod log lines are redacted here too, whatever log pipeline the worker has.
+            self.log_formatter = RedactingLogFormatter(secrets, self.log_formatter)
         return super().execute(context)
 
     def build_pod_request_obj(
@@ -206,6 +209,18 @@ class GenomePodOperator(KubernetesPodOperator):
         spec.tolerations = tolerations
         # An operator's own node_selector wins over the platform default.
         spec.node_selector = {**settings.gpu_node_selector, **(spec.node_selector or {})}
+
+
+class RedactingLogFormatter:
+    """KPO's ``log_formatter``: a pod log line with the store passwords replaced by ``***``."""
+
+    def __init__(self, secrets: list[str], inner: Callable[[str, str], str] | None = None) -> None:
+        self.secrets = list(secrets)
+        self.inner = inner
+
+    def __call__(self, container_name: str, message: str) -> str:
+        text = self.inner(container_name, message) if self.inner else f"[{container_name}] {message}"
+        return redact(text, self.secrets)
 
 
 def render_pod_manifest(

@@ -8,6 +8,8 @@ the ``kubernetes_default`` connection, and the stand-in records what reached "th
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DAG_ID = "airgenome_standin_pods"
 CONF = {"parameters": {"lr": 0.5}, "steps": {"train": {"parameters": {"epochs": 5}}}}
+# Production-like store locations: the URIs carry a database password.
+PASSWORD = "s3cr3tpw"
+STORES = {
+    "AIRGENOME_MODEL_STORE_URI": f"postgresql://u:{PASSWORD}@db/mlflow",
+    "AIRGENOME_EVALUATION_STORE_URI": f"postgresql://genome:{PASSWORD}@db:5432/evaluations",
+}
+# What the cluster's Secret `airgenome-stores` holds (the stand-in resolves references to it).
+CLUSTER_SECRETS = {
+    ("airgenome-stores", "model-store-uri"): STORES["AIRGENOME_MODEL_STORE_URI"],
+    ("airgenome-stores", "evaluation-store-uri"): STORES["AIRGENOME_EVALUATION_STORE_URI"],
+}
+SECRET_REFS = {
+    "AIRGENOME_MODEL_STORE_URI": {"name": "airgenome-stores", "key": "model-store-uri"},
+    "AIRGENOME_EVALUATION_STORE_URI": {"name": "airgenome-stores", "key": "evaluation-store-uri"},
+    "AIRGENOME_MODEL_REGISTRY_URI": {"name": "airgenome-stores", "key": "model-registry-uri", "optional": True},
+}
 
 
 @dataclass
@@ -35,6 +53,8 @@ class DagResult:
     tis: dict[str, Any]  # task_id -> TaskInstance (detached)
     cluster: StandInKubernetes
     home: Path  # AIRGENOME_HOME during the run: where the store locations point
+    output: str  # everything the run wrote to stdout / stderr (the task logs of dag.test)
+    xcom_values: list[str]  # every XCom value of the run, serialised
 
 
 def _register(dag: Any) -> None:
@@ -55,7 +75,53 @@ def dag_result(
     home = tmp_path_factory.mktemp("pods-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRGENOME_HOME", str(home))
+        patch.setenv("AIRGENOME_ALLOWED_IMAGES", "registry.example/airgenome/*")
+        for name, value in STORES.items():
+            patch.setenv(name, value)
+        # The pod prints its store URI as a careless component would (resolved from the Secret).
+        patch.setattr(standin_cluster, "log_lines", _log_lines_echoing_the_store)
         yield _run_dag(standin_cluster, home)
+
+
+def _log_lines_echoing_the_store(manifest: dict[str, Any], failed: bool) -> list[str]:
+    from tests.standin.k8s_api import default_log_lines
+
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in manifest["spec"]["containers"][0].get("env") or []
+        if "valueFrom" in e
+    }
+    resolved = {name: CLUSTER_SECRETS.get((ref["name"], ref["key"]), "") for name, ref in refs.items()}
+    return [f"model store: {resolved.get('AIRGENOME_MODEL_STORE_URI')}", *default_log_lines(manifest, failed)]
+
+
+class _CapturedOutput:
+    """What the run writes to stdout / stderr, where dag.test's task logs go: the Python
+    streams and the file descriptors under them."""
+
+    def __enter__(self) -> _CapturedOutput:
+        import io
+        import sys
+
+        self.file = tempfile.TemporaryFile(mode="w+b")
+        self.saved = [os.dup(1), os.dup(2)]
+        for stream in (1, 2):
+            os.dup2(self.file.fileno(), stream)
+        self.streams = (sys.stdout, sys.stderr)
+        self.buffer = io.StringIO()
+        sys.stdout = sys.stderr = self.buffer
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import sys
+
+        sys.stdout, sys.stderr = self.streams
+        for stream, saved in zip((1, 2), self.saved, strict=True):
+            os.dup2(saved, stream)
+            os.close(saved)
+        self.file.seek(0)
+        self.text = self.buffer.getvalue() + self.file.read().decode("utf-8", errors="replace")
+        self.file.close()
 
 
 def _run_dag(standin_cluster: StandInKubernetes, home: Path) -> DagResult:
@@ -85,14 +151,22 @@ def _run_dag(standin_cluster: StandInKubernetes, home: Path) -> DagResult:
             startup_check_interval_seconds=1,
         )
     _register(dag)
-    run = dag.test(run_conf=CONF)
+    with _CapturedOutput() as captured:
+        run = dag.test(run_conf=CONF)
+    from airflow.models.xcom import XComModel
+
     session = settings.Session()
     tis = {
         ti.task_id: ti
         for ti in session.query(TaskInstance).filter_by(dag_id=DAG_ID, run_id=run.run_id)
     }
+    xcom_values = [
+        json.dumps(row.value, default=str)
+        for row in session.query(XComModel).filter_by(dag_id=DAG_ID, run_id=run.run_id)
+    ]
     session.expunge_all()
-    return DagResult(run_id=run.run_id, state=str(run.state), tis=tis, cluster=standin_cluster, home=home)
+    return DagResult(run_id=run.run_id, state=str(run.state), tis=tis, cluster=standin_cluster, home=home,
+                     output=captured.text, xcom_values=xcom_values)
 
 
 def _pods(result: DagResult, task_id: str) -> list[dict[str, Any]]:
@@ -100,7 +174,15 @@ def _pods(result: DagResult, task_id: str) -> list[dict[str, Any]]:
 
 
 def _env(pod: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if "value" in e}
+
+
+def _refs(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in pod["spec"]["containers"][0]["env"]
+        if "valueFrom" in e
+    }
 
 
 def test_run_outcome_one_step_succeeds_one_fails_after_its_retry(dag_result: DagResult) -> None:
@@ -114,7 +196,9 @@ def test_pod_gets_exactly_the_genome_environment_of_this_run(dag_result: DagResu
     (pod,) = _pods(dag_result, "train")
     stores = store_locations(dag_result.home)
     expected = step_environment(make_contract("train"), run_id=dag_result.run_id, conf=CONF, stores=stores)
-    assert _env(pod) == expected
+    # Store URIs reach the pod as references to the store Secret, the rest literally.
+    assert _env(pod) == {name: value for name, value in expected.items() if name not in SECRET_REFS}
+    assert _refs(pod) == SECRET_REFS
     assert _env(pod)["PIPELINE_RUNID"] == dag_result.run_id
     assert json.loads(_env(pod)["PARAMETERS"]) == {"lr": 0.5, "epochs": 5}
     assert json.loads(_env(pod)["DATASETS"]) == [{"dataRef": "german-credit", "version": "1"}]
@@ -171,3 +255,14 @@ def test_failed_pod_fails_the_try_and_each_try_gets_a_fresh_pod(dag_result: DagR
         assert patches and patches[0].body == {"metadata": {"labels": {"already_checked": "True"}}}
         assert cluster.calls("DELETE", name)
     assert dag_result.tis["broken"].state == "failed"
+
+
+def test_store_password_is_nowhere_in_the_pod_the_task_log_or_xcom(dag_result: DagResult) -> None:
+    created = dag_result.cluster.created
+    assert created and all(PASSWORD not in json.dumps(pod) for pod in created)
+    # Every request body that reached "the cluster" too.
+    assert all(PASSWORD not in json.dumps(r.body) for r in dag_result.cluster.requests)
+    # The pod did print its store URI (resolved from the Secret): the task log shows it masked.
+    assert "model store: postgresql://u:***@db/mlflow" in dag_result.output
+    assert PASSWORD not in dag_result.output
+    assert all(PASSWORD not in value for value in dag_result.xcom_values)
