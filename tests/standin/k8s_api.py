@@ -10,15 +10,45 @@ A pod's life is driven by how the operator observes it, so runs are deterministi
 "exits" when a followed log stream has been fully sent (or after `running_reads` further
 reads when nobody follows the log). It fails (exit code 1, phase ``Failed``) when its image
 is in `failing_images` or an argument equals `FAIL_ARG`. Every request is recorded.
+
+With ``execute=True`` the stand-in *runs* each pod's main container instead: its ``command`` +
+``args`` (``$(VAR)`` expanded, ``python`` at argv[0] replaced by `python`, by default the test's
+interpreter) as a local subprocess in a per-pod folder, with exactly the pod's environment —
+literal values, ``valueFrom.secretKeyRef`` / ``envFrom.secretRef`` resolved from the `secrets`
+given to the stand-in (a missing, non-optional one fails the pod with
+``CreateContainerConfigError``; the process never starts) — plus ``AIRGENOME_RESULT_PATH``
+pointing at the file that stands for the xcom volume's ``/airflow/xcom/return.json``. The pod is
+``Running`` while the process runs and its log endpoint serves the process's real stdout and
+stderr; the container then terminates with the real exit code (a process killed by a signal:
+128 + signal, as the kubelet reports it). A process is killed when its pod is deleted, when
+the stand-in stops, and after `execute_timeout_s`.
+
+Either way a pod with the KubernetesPodOperator's ``airflow-xcom-sidecar`` container keeps
+that container ``running`` (and the pod ``Running``) after the main container exits, until the
+operator kills it through ``exec``. The exec endpoint speaks the kubelet's WebSocket channel
+protocol (``v4.channel.k8s.io``: binary frames whose first byte is the channel, 1 stdout,
+2 stderr, 3 status) and answers the two commands the provider's `PodManager` sends: the
+``cat /airflow/xcom/return.json`` script (the result file's content, or the provider's
+"empty" marker) and the interactive ``kill`` of the sidecar shell. Every exec is recorded in
+`StandInKubernetes.execs`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +59,14 @@ from urllib.parse import parse_qs, urlsplit
 
 FAIL_ARG = "--standin-fail"
 TOKEN = "standin-token"
+SIDECAR = "airflow-xcom-sidecar"  # the provider's PodDefaults.SIDECAR_CONTAINER_NAME
+XCOM_RESULT = "/airflow/xcom/return.json"
+EMPTY_XCOM = "__airflow_xcom_result_empty__"  # what the provider's read script echoes for no file
+# The variable the component runtime writes its result manifest to (airgenome.components.runtime).
+RESULT_VARIABLE = "AIRGENOME_RESULT_PATH"
+WS_PROTOCOLS = ("v4.channel.k8s.io", "channel.k8s.io")
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
 def _now() -> str:
@@ -49,6 +87,18 @@ class Request:
 
 
 @dataclass
+class Exec:
+    """One exec call into a pod's container, as the stand-in answered it."""
+
+    pod: str
+    container: str
+    command: list[str]
+    stdin: str = ""
+    stdout: str = ""
+    status: str = "Success"
+
+
+@dataclass
 class _Pod:
     manifest: dict[str, Any]
     reads: int = 0
@@ -56,6 +106,44 @@ class _Pod:
     phase_history: list[str] = field(default_factory=lambda: ["Pending"])
     running_reads: int = 0
     started_at: str | None = None
+    # The main container, once terminated.
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    finished_at: str | None = None
+    config_error: str | None = None  # CreateContainerConfigError: the container never started
+    sidecar_killed: bool = False
+    sidecar_finished_at: str | None = None
+    # execute mode: the process that stands for the main container
+    workdir: Path | None = None
+    argv: list[str] | None = None
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    output: list[tuple[float, str, str]] = field(default_factory=list)  # (epoch, timestamp, line)
+    output_done: bool = False
+    killed_because: str | None = None
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["metadata"]["name"])
+
+    @property
+    def base(self) -> dict[str, Any]:
+        return dict(self.manifest["spec"]["containers"][0])
+
+    @property
+    def has_sidecar(self) -> bool:
+        return any(c.get("name") == SIDECAR for c in self.manifest["spec"]["containers"])
+
+    @property
+    def result_path(self) -> Path | None:
+        """The file that stands for the xcom volume's return.json (execute mode)."""
+        return self.workdir / "xcom" / "return.json" if self.workdir is not None else None
+
+    @property
+    def sidecar_running(self) -> bool:
+        return self.has_sidecar and self.phase != "Pending" and not self.sidecar_killed and not self.config_error
 
 
 def matches_label_selector(labels: dict[str, str], selector: str) -> bool:
@@ -88,7 +176,22 @@ class StandInKubernetes:
         line_delay_s: float = 0.02,
         failing_images: set[str] | None = None,
         log_lines: Callable[[dict[str, Any], bool], list[str]] | None = None,
+        execute: bool = False,
+        secrets: Mapping[Any, Any] | None = None,
+        execute_timeout_s: float = 120.0,
+        python: str = sys.executable,
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
+        """`secrets`: the cluster's Secrets, ``{name: {key: value}}`` or ``{(name, key): value}``.
+        `base_env`: what the "image" sets before the pod's env (default: PATH, LANG,
+        PYTHONUNBUFFERED and a HOME in the pod's folder)."""
+        self.execute = execute
+        self.secrets = _secret_data(secrets or {})
+        self.execute_timeout_s = execute_timeout_s
+        self.python = python
+        self.base_env = dict(base_env) if base_env is not None else None
+        self.execs: list[Exec] = []
+        self._root: Path | None = None
         self.pending_reads = pending_reads
         self.running_reads = running_reads
         self.line_delay_s = line_delay_s
@@ -99,6 +202,7 @@ class StandInKubernetes:
         self.deleted: dict[tuple[str, str], _Pod] = {}
         self.created: list[dict[str, Any]] = []
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # a pod's process wrote or exited
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -110,6 +214,8 @@ class StandInKubernetes:
         return f"http://{host}:{port}"
 
     def start(self) -> StandInKubernetes:
+        if self.execute:
+            self._root = Path(tempfile.mkdtemp(prefix="standin-pods-"))
         handler = type("BoundHandler", (_Handler,), {"cluster": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -120,6 +226,16 @@ class StandInKubernetes:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            pods = [*self.pods.values(), *self.deleted.values()]
+            for pod in pods:
+                self._kill(pod, "the stand-in stopped")
+        for pod in pods:
+            for thread in pod.threads:
+                thread.join(timeout=5)
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -159,6 +275,9 @@ class StandInKubernetes:
 
     def reset(self) -> None:
         with self._lock:
+            for pod in (*self.pods.values(), *self.deleted.values()):
+                self._kill(pod, "the stand-in was reset")
+            self.execs.clear()
             self.requests.clear()
             self.pods.clear()
             self.deleted.clear()
@@ -178,49 +297,218 @@ class StandInKubernetes:
             if phase == "Running":
                 pod.started_at = _now()
 
-    def _finish(self, pod: _Pod) -> None:
-        if pod.phase in ("Succeeded", "Failed"):
+    def _terminate(self, pod: _Pod, exit_code: int, reason: str, message: str | None = None) -> None:
+        """The main container exits; the pod ends once its xcom sidecar (if any) is killed."""
+        if pod.exit_code is not None:
             return
         if pod.phase == "Pending":
             self._set_phase(pod, "Running")
-        self._set_phase(pod, "Failed" if self._fails(pod.manifest) else "Succeeded")
+        pod.exit_code, pod.reason, pod.message, pod.finished_at = exit_code, reason, message, _now()
+        self._settle(pod)
+
+    def _settle(self, pod: _Pod) -> None:
+        if pod.exit_code is None or (pod.has_sidecar and not pod.sidecar_killed):
+            return
+        self._set_phase(pod, "Succeeded" if pod.exit_code == 0 else "Failed")
+
+    def _kill_sidecar(self, pod: _Pod) -> None:
+        if not pod.sidecar_killed:
+            pod.sidecar_killed, pod.sidecar_finished_at = True, _now()
+            self._settle(pod)
+            self._changed.notify_all()
+
+    def _finish(self, pod: _Pod) -> None:
+        if pod.exit_code is not None or self.execute:
+            return
+        failed = self._fails(pod.manifest)
+        self._terminate(pod, 1 if failed else 0, "Error" if failed else "Completed",
+                        "simulated step failure" if failed else None)
 
     def _advance_on_read(self, pod: _Pod) -> None:
         pod.reads += 1
+        if self.execute:
+            return  # the process drives the pod
         if pod.phase == "Pending" and pod.reads > self.pending_reads:
             self._set_phase(pod, "Running")
-        elif pod.phase == "Running":
+        elif pod.phase == "Running" and pod.exit_code is None:
             pod.running_reads += 1
             if pod.running_reads > self.running_reads:
                 self._finish(pod)
 
-    def _status(self, pod: _Pod) -> dict[str, Any]:
-        container = pod.manifest["spec"]["containers"][0]
-        base = {"name": container["name"], "image": container.get("image", ""), "ready": False}
-        if pod.phase == "Pending":
-            state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
-        elif pod.phase == "Running":
+    def _container_status(self, pod: _Pod, container: dict[str, Any]) -> dict[str, Any]:
+        name = container["name"]
+        state: dict[str, Any]
+        if pod.config_error is not None:
+            if name == SIDECAR:  # bounded: the provider does not wait for it
+                state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": None,
+                                        "finishedAt": pod.finished_at}}
+            else:
+                state = {"waiting": {"reason": "CreateContainerConfigError", "message": pod.config_error}}
+        elif pod.phase == "Pending":
+            state = {"waiting": {"reason": "ContainerCreating"}}
+        elif name == SIDECAR:
+            if pod.sidecar_killed:
+                state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": pod.started_at,
+                                        "finishedAt": pod.sidecar_finished_at}}
+            else:
+                state = {"running": {"startedAt": pod.started_at}}
+        elif pod.exit_code is None:
             state = {"running": {"startedAt": pod.started_at}}
-            base["ready"] = True
         else:
-            failed = pod.phase == "Failed"
             state = {
                 "terminated": {
-                    "exitCode": 1 if failed else 0,
-                    "reason": "Error" if failed else "Completed",
-                    "message": "simulated step failure" if failed else None,
+                    "exitCode": pod.exit_code,
+                    "reason": pod.reason,
+                    "message": pod.message,
                     "startedAt": pod.started_at,
-                    "finishedAt": _now(),
+                    "finishedAt": pod.finished_at,
                 }
             }
         return {
+            "name": name,
+            "image": container.get("image", ""),
+            "ready": "running" in state,
+            "state": state,
+            "restartCount": 0,
+            "imageID": "",
+            "started": "running" in state,
+        }
+
+    def _status(self, pod: _Pod) -> dict[str, Any]:
+        containers = pod.manifest["spec"]["containers"]
+        # The main container and the xcom sidecar (other extra containers are not modelled).
+        modelled = [containers[0], *(c for c in containers[1:] if c.get("name") == SIDECAR)]
+        return {
             "phase": pod.phase,
             "conditions": [{"type": "PodScheduled", "status": "True"}],
-            "containerStatuses": [
-                {**base, "state": state, "restartCount": 0, "imageID": "", "started": pod.phase == "Running"}
-            ],
+            "containerStatuses": [self._container_status(pod, c) for c in modelled],
             "startTime": pod.manifest["metadata"]["creationTimestamp"],
         }
+
+    # -- execute mode: the main container as a local process -----------------------------
+    def _environment(self, pod: _Pod) -> tuple[dict[str, str], str | None]:
+        """The container's environment as the kubelet builds it, or the config error."""
+        container, meta = pod.base, pod.manifest["metadata"]
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or []:
+            ref = source.get("secretRef")
+            if ref is None:
+                return env, "stand-in: only envFrom.secretRef is supported"
+            data = self.secrets.get(ref.get("name", ""))
+            if data is None:
+                if ref.get("optional"):
+                    continue
+                return env, f'secret "{ref.get("name")}" not found'
+            env.update({f"{source.get('prefix') or ''}{k}": v for k, v in data.items()})
+        for item in container.get("env") or []:
+            name = item["name"]
+            if "valueFrom" not in item:
+                env[name] = _expand(str(item.get("value") or ""), env)
+                continue
+            source = item["valueFrom"]
+            if "secretKeyRef" in source:
+                ref = source["secretKeyRef"]
+                data = self.secrets.get(ref.get("name", ""))
+                if data is None or ref.get("key") not in data:
+                    if ref.get("optional"):
+                        continue
+                    if data is None:
+                        return env, f'secret "{ref.get("name")}" not found'
+                    return env, f'couldn\'t find key {ref.get("key")} in Secret {meta["namespace"]}/{ref.get("name")}'
+                env[name] = data[ref["key"]]
+            elif "fieldRef" in source:
+                path = source["fieldRef"].get("fieldPath", "")
+                fields = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
+                          "metadata.uid": meta["uid"], "status.podIP": "127.0.0.1", "status.hostIP": "127.0.0.1",
+                          "spec.nodeName": "standin-node"}
+                if path not in fields:
+                    return env, f"stand-in: unsupported fieldRef {path}"
+                env[name] = fields[path]
+            else:
+                return env, f"stand-in: unsupported valueFrom for {name} ({', '.join(source)})"
+        return env, None
+
+    def _start(self, pod: _Pod) -> None:
+        """Run the main container's command (called under the lock, when the pod is created)."""
+        assert self._root is not None, "server not started"
+        env, error = self._environment(pod)
+        if error is not None:
+            pod.config_error, pod.finished_at = error, _now()
+            self._set_phase(pod, "Failed")
+            return
+        container = pod.base
+        argv = [_expand(str(a), env) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+        pod.workdir = self._root / f"{pod.manifest['metadata']['namespace']}.{pod.name}.{pod.manifest['metadata']['uid'][:8]}"
+        (pod.workdir / "xcom").mkdir(parents=True)
+        (pod.workdir / "home").mkdir()
+        base = self.base_env if self.base_env is not None else {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+        }
+        pod.env = {"HOME": str(pod.workdir / "home"), "HOSTNAME": pod.name, **base, **env,
+                   RESULT_VARIABLE: str(pod.result_path)}
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = self.python
+        pod.argv = argv
+        self._set_phase(pod, "Running")
+        if not argv:
+            self._terminate(pod, 128, "StartError", "stand-in: the container names no command (an image's own entrypoint cannot run here)")
+            return
+        try:
+            pod.process = subprocess.Popen(
+                argv, env=pod.env, cwd=pod.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except OSError as failure:
+            self._terminate(pod, 128, "StartError", f"stand-in: cannot start {argv[0]}: {failure}")
+            return
+        pump = threading.Thread(target=self._pump, args=(pod, pod.process), name=f"standin-pod-{pod.name}", daemon=True)
+        watchdog = threading.Timer(self.execute_timeout_s, self._timeout, args=(pod,))
+        watchdog.daemon = True
+        pod.threads = [pump]
+        pump.start()
+        watchdog.start()
+        pod.threads.append(watchdog)
+
+    def _pump(self, pod: _Pod, process: subprocess.Popen[bytes]) -> None:
+        """Collect the process's output line by line; record its exit."""
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            with self._changed:
+                pod.output.append((time.time(), _log_timestamp(), line))
+                self._changed.notify_all()
+        process.stdout.close()
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # closed its output but lives on
+            self._kill(pod, "it did not exit after closing its output")
+            code = process.wait()
+        with self._changed:
+            for thread in pod.threads:
+                if isinstance(thread, threading.Timer):
+                    thread.cancel()
+            pod.output_done = True
+            if code < 0:  # killed by a signal: the kubelet reports 128 + signal
+                code = 128 - code
+            message = f"stand-in: killed because {pod.killed_because}" if pod.killed_because else None
+            self._terminate(pod, code, "Completed" if code == 0 else "Error", message)
+            self._changed.notify_all()
+
+    def _timeout(self, pod: _Pod) -> None:
+        with self._lock:
+            self._kill(pod, f"it ran longer than {self.execute_timeout_s:g} s")
+
+    def _kill(self, pod: _Pod, because: str) -> None:
+        process = pod.process
+        if process is None or process.poll() is not None:
+            return
+        pod.killed_because = pod.killed_because or because
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
 
     def pod_json(self, pod: _Pod) -> dict[str, Any]:
         return {**pod.manifest, "status": self._status(pod)}
@@ -240,16 +528,26 @@ class StandInKubernetes:
             creationTimestamp=_now(),
         )
         manifest["metadata"].setdefault("labels", {})
-        self.pods[(namespace, name)] = _Pod(manifest=manifest)
+        pod = self.pods[(namespace, name)] = _Pod(manifest=manifest)
         self.created.append(manifest)
-        return 201, self.pod_json(self.pods[(namespace, name)])
+        answer = self.pod_json(pod)  # as created: Pending
+        if self.execute:
+            self._start(pod)
+        return 201, answer
+
+    def delete_pod(self, key: tuple[str, str]) -> _Pod:
+        pod = self.deleted[key] = self.pods.pop(key)
+        self._kill(pod, "its pod was deleted")
+        return pod
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
         pod = self.pods.get((namespace, name))
         if pod is None:
             return []
         reasons = [("Scheduled", "Successfully assigned to standin-node")]
-        if pod.phase != "Pending":
+        if pod.config_error is not None:
+            reasons.append(("Failed", f"Error: {pod.config_error}"))
+        elif pod.phase != "Pending":
             image = pod.manifest["spec"]["containers"][0].get("image")
             reasons += [("Pulled", f'Container image "{image}" already present'), ("Started", "Started container")]
         return [
@@ -260,7 +558,7 @@ class StandInKubernetes:
                                    "fieldPath": "spec.containers{base}"},
                 "reason": reason,
                 "message": message,
-                "type": "Normal",
+                "type": "Warning" if reason == "Failed" else "Normal",
             }
             for index, (reason, message) in enumerate(reasons)
         ]
@@ -276,6 +574,41 @@ def default_log_lines(manifest: dict[str, Any], failed: bool) -> list[str]:
     ]
     lines.append("step failed: simulated step failure" if failed else "step done")
     return lines
+
+
+def _secret_data(secrets: Mapping[Any, Any]) -> dict[str, dict[str, str]]:
+    """``{name: {key: value}}`` from that shape or from ``{(name, key): value}``."""
+    data: dict[str, dict[str, str]] = {}
+    for name, value in secrets.items():
+        if isinstance(name, tuple):
+            secret, key = name
+            data.setdefault(str(secret), {})[str(key)] = str(value)
+        else:
+            data.setdefault(str(name), {}).update({str(k): str(v) for k, v in dict(value).items()})
+    return data
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: defined variables replaced, ``$$`` escapes a ``$``."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _VAR_REF.sub(replace, text)
+
+
+def _exec_status(exit_code: int, command: list[str]) -> dict[str, Any]:
+    if exit_code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: error executing command {command}, exit code {exit_code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]},
+    }
 
 
 def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -359,11 +692,27 @@ class _Handler(BaseHTTPRequestHandler):
             if pod is None:
                 self._send_json(404, _status_body(404, "NotFound", f'pods "{rest[0]}" not found'))
                 return
-            if rest[1:] == ["log"] and self.command == "GET":
+            if rest[1:] == ["exec"] and self.command in ("GET", "POST"):
+                exec_request = self._exec_request(pod, query)
+                if exec_request is None:
+                    return
+            elif rest[1:] == ["log"] and self.command == "GET":
                 lines_follow = (query.get("follow") or ["false"])[0].lower() == "true"
                 with_timestamps = (query.get("timestamps") or ["false"])[0].lower() == "true"
-                failed = cluster._fails(pod.manifest)
-                lines = cluster.log_lines(pod.manifest, failed)
+                container = (query.get("container") or [pod.base["name"]])[0]
+                if cluster.execute:
+                    if pod.config_error is not None and container != SIDECAR:
+                        self._send_json(400, _status_body(
+                            400, "BadRequest",
+                            f'container "{container}" in pod "{pod.name}" is waiting to start: CreateContainerConfigError'))
+                        return
+                    tail = (query.get("tailLines") or [None])[0]
+                    since = (query.get("sinceSeconds") or [None])[0]
+                    process_log = (container == pod.base["name"], int(tail) if tail else None,
+                                   float(since) if since else None)
+                else:
+                    failed = cluster._fails(pod.manifest)
+                    lines = cluster.log_lines(pod.manifest, failed)
             elif rest[1:]:
                 self._send_json(404, _status_body(404, "NotFound", f"no route {self.path}"))
                 return
@@ -377,14 +726,176 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, cluster.pod_json(pod))
                 return
             elif self.command == "DELETE":
-                cluster.deleted[key] = cluster.pods.pop(key)
+                cluster.delete_pod(key)
                 self._send_json(200, cluster.pod_json(pod))
                 return
             else:
                 self._send_json(405, _status_body(405, "MethodNotAllowed", self.command))
                 return
-        # The log is written outside the lock: a followed stream takes a while.
-        self._stream_log(pod, lines, follow=lines_follow, timestamps=with_timestamps)
+        # Logs and exec sessions are served outside the lock: they take a while.
+        if rest[1:] == ["exec"]:
+            self._serve_exec(pod, *exec_request)
+        elif cluster.execute:
+            is_base, tail, since = process_log
+            self._stream_process_log(pod, is_base, follow=lines_follow, timestamps=with_timestamps,
+                                     tail=tail, since=since)
+        else:
+            self._stream_log(pod, lines, follow=lines_follow, timestamps=with_timestamps)
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream_process_log(
+        self, pod: _Pod, is_base: bool, *, follow: bool, timestamps: bool, tail: int | None, since: float | None
+    ) -> None:
+        """The process's real output; a followed log ends when the process has exited."""
+        cluster = self.cluster
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + cluster.execute_timeout_s + 30
+        with cluster._lock:
+            sent = max(0, len(pod.output) - tail) if tail is not None else 0
+        while is_base:
+            with cluster._changed:
+                while (follow and sent >= len(pod.output) and not pod.output_done
+                       and time.monotonic() < deadline):
+                    cluster._changed.wait(timeout=0.5)
+                batch = pod.output[sent:]
+                sent += len(batch)
+                done = not follow or pod.output_done or time.monotonic() >= deadline or pod.process is None
+            oldest = time.time() - since if since is not None else None
+            for epoch, stamp, line in batch:
+                if oldest is not None and epoch < oldest:
+                    continue
+                self._write_chunk((f"{stamp} {line}\n" if timestamps else f"{line}\n").encode())
+            if done:
+                break
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # -- exec: the kubelet's WebSocket channel protocol ----------------------------------------
+    def _exec_request(self, pod: _Pod, query: dict[str, list[str]]) -> tuple[str, list[str], bool, str] | None:
+        """Checks under the lock; (container, command, stdin, protocol), or None when answered."""
+        container = (query.get("container") or [pod.base["name"]])[0]
+        command = query.get("command") or []
+        stdin = (query.get("stdin") or ["false"])[0].lower() == "true"
+        if container != SIDECAR:
+            self._send_json(400, _status_body(400, "BadRequest", f"stand-in: exec only into {SIDECAR}, not {container!r}"))
+            return None
+        if not pod.sidecar_running:
+            self._send_json(400, _status_body(400, "BadRequest", f'container {container} is not running in pod "{pod.name}"'))
+            return None
+        key = self.headers.get("Sec-WebSocket-Key")
+        offered = [p.strip() for p in (self.headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+        protocol = next((p for p in WS_PROTOCOLS if p in offered), None)
+        if (self.headers.get("Upgrade") or "").lower() != "websocket" or not key or protocol is None:
+            self._send_json(400, _status_body(400, "BadRequest", f"exec needs a WebSocket upgrade with a subprotocol of {', '.join(WS_PROTOCOLS)}"))
+            return None
+        return container, command, stdin, protocol
+
+    def _serve_exec(self, pod: _Pod, container: str, command: list[str], stdin: bool, protocol: str) -> None:
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        record = Exec(pod=pod.name, container=container, command=list(command))
+        with self.cluster._lock:
+            self.cluster.execs.append(record)
+        script = command[2] if len(command) == 3 and command[1] == "-c" else None
+        if script is not None and XCOM_RESULT in script and "cat " in script:
+            path = pod.result_path
+            content = path.read_text() if path is not None and path.is_file() and path.stat().st_size else ""
+            record.stdout = content or f"{EMPTY_XCOM}\n"
+            self._channel(1, record.stdout.encode())
+            self._channel(3, json.dumps(_exec_status(0, command)).encode())
+        elif stdin and len(command) == 1 and command[0] in ("/bin/sh", "sh"):
+            self._interactive_shell(pod, record)
+        else:
+            record.status = "Failure"
+            self._channel(2, f"stand-in: unsupported exec command {command}\n".encode())
+            self._channel(3, json.dumps(_exec_status(127, command)).encode())
+        self._ws_close()
+
+    def _interactive_shell(self, pod: _Pod, record: Exec) -> None:
+        """The provider's sidecar kill: a ``kill`` line on stdin ends the sidecar (and this shell)."""
+        buffered = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            frame = self._ws_receive(timeout=max(0.1, deadline - time.monotonic()))
+            if frame is None or frame[0] == 0x8:
+                return
+            opcode, data = frame
+            if opcode not in (0x1, 0x2) or not data or data[0] != 0:
+                continue
+            buffered += data[1:].decode("utf-8", errors="replace")
+            record.stdin += data[1:].decode("utf-8", errors="replace")
+            while "\n" in buffered:
+                line, buffered = buffered.split("\n", 1)
+                if line.strip().startswith("kill ") or "kill -2" in line:
+                    with self.cluster._changed:
+                        self.cluster._kill_sidecar(pod)
+                    self._channel(3, json.dumps(_exec_status(0, record.command)).encode())
+                    return
+                if line.strip():
+                    record.status = "Failure"
+                    self._channel(2, f"stand-in: unsupported shell line {line!r}\n".encode())
+                    self._channel(3, json.dumps(_exec_status(127, record.command)).encode())
+                    return
+
+    def _channel(self, channel: int, data: bytes) -> None:
+        self._ws_send(0x2, bytes([channel]) + data)
+
+    def _ws_send(self, opcode: int, payload: bytes) -> None:
+        size = len(payload)
+        if size < 126:
+            header = bytes([0x80 | opcode, size])
+        elif size < 1 << 16:
+            header = bytes([0x80 | opcode, 126]) + size.to_bytes(2, "big")
+        else:
+            header = bytes([0x80 | opcode, 127]) + size.to_bytes(8, "big")
+        try:
+            self.wfile.write(header + payload)
+            self.wfile.flush()
+        except OSError:
+            pass
+
+    def _ws_receive(self, timeout: float) -> tuple[int, bytes] | None:
+        """One client frame (clients mask theirs), or None on timeout / a closed socket."""
+        self.connection.settimeout(timeout)
+        try:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return None
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(self.rfile.read(2), "big")
+            elif size == 127:
+                size = int.from_bytes(self.rfile.read(8), "big")
+            mask = self.rfile.read(4) if head[1] & 0x80 else b""
+            data = self.rfile.read(size)
+        except OSError:
+            return None
+        if mask:
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        return head[0] & 0x0F, data
+
+    def _ws_close(self) -> None:
+        """Close frame (1000), then wait briefly for the client's: a clean closing handshake."""
+        self._ws_send(0x8, (1000).to_bytes(2, "big"))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            frame = self._ws_receive(timeout=max(0.05, deadline - time.monotonic()))
+            if frame is None or frame[0] == 0x8:
+                return
 
     def _stream_log(self, pod: _Pod, lines: list[str], *, follow: bool, timestamps: bool) -> None:
         self.send_response(200)
