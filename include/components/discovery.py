@@ -4,7 +4,7 @@
   `ComponentSpec` or a list of them (the package's own code; a sequence still names only the
   component's public name).
 - Descriptor files (``*.json``, see `airgenome.components.descriptor`) in the DAG bundle's
-  ``components/`` folder, or the folder set by ``AIRGENOME_COMPONENTS_FOLDER``.
+  ``components/`` folder, or the ``components_folder`` setting.
 
 A broken entry point or descriptor never hides the others: it is reported in
 ``REGISTRY.problems`` (and by ``airgenome components``).
@@ -12,13 +12,10 @@ A broken entry point or descriptor never hides the others: it is reported in
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from airgenome.components.registry import ENTRY_POINT_GROUP, ComponentSpec
-
-FOLDER_VARIABLE = "AIRGENOME_COMPONENTS_FOLDER"
 
 
 def entry_point_specs() -> tuple[list[ComponentSpec], list[str]]:
@@ -46,13 +43,10 @@ def _with_source(spec: ComponentSpec, source: str) -> ComponentSpec:
     return replace(spec, source=source)
 
 
-def descriptor_folder() -> Path | None:
-    configured = os.environ.get(FOLDER_VARIABLE) or os.environ.get("AIRFLOW__AIRGENOME__COMPONENTS_FOLDER")
-    if configured:
-        return Path(configured)
-    from airgenome.settings import dags_folder
+def descriptor_folder() -> Path:
+    from airgenome import settings
 
-    return dags_folder() / "components"
+    return settings.path("components_folder") or settings.dags_folder() / "components"
 
 
 def descriptor_specs() -> tuple[list[ComponentSpec], list[str]]:
@@ -61,7 +55,7 @@ def descriptor_specs() -> tuple[list[ComponentSpec], list[str]]:
     folder = descriptor_folder()
     specs: list[ComponentSpec] = []
     problems: list[str] = []
-    if folder is None or not folder.is_dir():
+    if not folder.is_dir():
         return specs, problems
     for path in sorted(folder.glob("*.json")):
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from airgenome.components.context import ComponentContext, ComponentFailed, Result, SkipStep
+from airgenome.settings import redact_uri
 
 
 class EchoParameters(BaseModel):
@@ -34,20 +34,6 @@ class NoopParameters(BaseModel):
 
 def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def redact_uri(uri: str) -> str:
-    """A store URI with its password replaced: echoes and logs never show credentials."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def echo(ctx: ComponentContext, params: EchoParameters) -> Result:

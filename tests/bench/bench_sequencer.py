@@ -1,6 +1,7 @@
 """Sequence JSON -> Airflow DAG: airgenome's sequencer vs dag-factory on equivalent YAML.
 
-Writes N sequences (5 steps: a, [b, c] in parallel, d, e) as Genome JSON and the same DAG as
+Writes N sequences (5 component steps with parameters and wired inputs: a, [b, c] in
+parallel, d, e) as Genome JSON and the same DAG as
 dag-factory YAML (BashOperator tasks, a task group, retries, timeouts), then builds every DAG
 from its file in this one process, side by side, and prints time per DAG and per step and
 the ratio. Prints only; never asserts.
@@ -30,24 +31,37 @@ COLLECT_EVERY = 50
 
 
 def genome_sequence(index: int) -> dict[str, Any]:
-    def step(name: str) -> dict[str, Any]:
+    """Five component steps with typed parameters and one wired input per consumer, so the
+    per-component parameter and wiring validation is part of what is measured."""
+
+    def step(name: str, component: str, parameters: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {
             "stepName": name,
             "stepType": "model",
-            "component": "genome.echo",
-            "parameters": {"index": index, "name": name},
+            "component": component,
+            "parameters": parameters,
             "datasets": [],
             "timeout": "360s",
             "retry": "3",
+            **extra,
         }
 
+    forest = {"n_estimators": 10 + index % 50, "max_depth": 3, "save": False}
     return {
         "pipelineName": f"bench-{index:05d}",
         "canonicalName": f"/bench/{index}",
         "application": "bench",
         "deployment": "bench",
         "createdAt": "2026-01-01T00:00:00Z",
-        "steps": [step("a"), [step("b"), step("c")], step("d"), step("e")],
+        "steps": [
+            step("a", "input.sklearn-dataset", {"dataset": "iris", "limit": 1 + index % 100}),
+            [
+                step("b", "train.sklearn-forest", forest, inputs={"table": "a.table"}),
+                step("c", "train.sklearn-forest", {**forest, "task": "classification"}, inputs={"table": "a.table"}),
+            ],
+            step("d", "genome.noop", {}),
+            step("e", "genome.echo", {"index": index, "name": "e"}),
+        ],
     }
 
 
@@ -134,8 +148,8 @@ def main() -> int:
 
     from dagfactory.dagfactory import _DagFactory
 
-    from airgenome.sequence.plan import plan_sequence
     from airgenome.build.render import build_dag
+    from airgenome.sequence.plan import plan_sequence
     from airgenome.sequence.validate import parse_sequence
 
     with tempfile.TemporaryDirectory(prefix="bench-sequencer-") as scratch:
@@ -193,8 +207,8 @@ def main() -> int:
         # keeps them (garbage collector on). airgenome: the loader; dag-factory: load_yaml_dags.
         from dagfactory.dagfactory import load_yaml_dags
 
-        from airgenome.sequence import loader
         from airgenome.build.loader import build_dags
+        from airgenome.sequence import loader
 
         ours_runs: list[float] = []
         theirs_runs: list[float] = []

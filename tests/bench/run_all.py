@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 BENCHES = [
     "bench_sequencer.py",     # spec -> DAG vs dag-factory
+    "bench_component_overhead.py",  # no-op component step vs PythonOperator, embedded
     "bench_upload.py",        # upload -> visible -> running, embedded
     "bench_model_store.py",   # save/load/search vs raw MLflow
     "bench_store_writes.py",  # evaluation store writers vs raw sqlite3
