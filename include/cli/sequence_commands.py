@@ -66,9 +66,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def render_document(raw: bytes, *, mode: str | None = None, pods: bool = False) -> dict[str, Any]:
     """The JSON `airgenome render` prints, read back from the real Airflow DAG."""
+    from airgenome.build.render import build_dag
     from airgenome.sequence.contract import step_environment
     from airgenome.sequence.plan import plan_sequence
-    from airgenome.build.render import build_dag
     from airgenome.sequence.validate import parse_sequence
     from airgenome.settings import redact_environment
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from airgenome.errors import InvalidInput, PayloadTooLarge
 from airgenome.components import registry
+from airgenome.errors import InvalidInput, PayloadTooLarge
 from airgenome.sequence.components import component_for_image
 from airgenome.sequence.config import MODES, SequencerLimits, execution_mode, limits
 from airgenome.sequence.spec import Sequence, Step, StepDefaults, iter_steps

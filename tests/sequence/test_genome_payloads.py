@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from airgenome.build.render import build_dag
 from airgenome.sequence.contract import step_environment
 from airgenome.sequence.plan import dag_id_for, plan_sequence
-from airgenome.build.render import build_dag
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import genome_payload
 

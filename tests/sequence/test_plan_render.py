@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from airgenome.sequence.plan import plan_sequence
 from airgenome.build.render import build_dag
+from airgenome.sequence.plan import plan_sequence
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import echo, genome_payload, spec
 

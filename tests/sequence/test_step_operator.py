@@ -10,8 +10,8 @@ import pytest
 
 from airgenome import settings
 from airgenome.build.loader import build_dags
-from airgenome.sequence.plan import plan_sequence
 from airgenome.build.render import build_dag
+from airgenome.sequence.plan import plan_sequence
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import spec
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from airgenome.errors import InvalidInput, PayloadTooLarge
 from airgenome.components import registry
+from airgenome.errors import InvalidInput, PayloadTooLarge
 from airgenome.sequence.validate import parse_sequence
 from tests.sequence.helpers import echo, spec
 
