@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from pydantic import BaseModel
 
@@ -40,7 +41,7 @@ from airgenome.components.runtime import (
     RESULT_VARIABLE,
 )
 from airgenome.errors import InvalidInput, NotFound
-from airgenome.operators.step import GenomeStepOperator, StepFailed, base_environment
+from airgenome.operators.step import StepFailed, StepProcess, base_environment
 from airgenome.sequence.contract import StepContract, step_environment
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 MODES = ("local", "kubernetes")
 
 
-class ComponentOperator(GenomeStepOperator):
+class ComponentOperator(BaseOperator):
     """One component step. Use a category's class (`FilterOperator`, `TrainOperator`, ...)."""
 
     category: ClassVar[str | None] = None  # the category a subclass accepts (None: any)
@@ -70,6 +71,7 @@ class ComponentOperator(GenomeStepOperator):
         gpu: int = 0,
         contract: StepContract | None = None,
         lenient_parameters: bool = False,
+        lake_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         spec = self._spec(task_id, component)
@@ -86,15 +88,13 @@ class ComponentOperator(GenomeStepOperator):
             kwargs["pool"] = gpu_pool_name()
             kwargs.setdefault("pool_slots", gpu)
         kwargs.setdefault("doc_md", spec.summary)
-        super().__init__(
-            task_id=task_id,
-            contract=contract or StepContract(pipeline_name="", application="", step_name=task_id, step_type=spec.category),
-            command=[],  # replaced by argv(); the base class wants exactly one of the two
-            **kwargs,
-        )
+        super().__init__(task_id=task_id, **kwargs)
+        self._step: StepProcess | None = None
         self.component = spec.name
         self.parameters = values
         self.lenient_parameters = lenient_parameters
+        # Read once per DAG file by the renderer (a setting read costs ~1 ms inside Airflow).
+        self.lake_root = lake_root
         self.inputs = wired  # input name -> (upstream task id, output name)
         self.mode = mode
         self.image = image
@@ -155,9 +155,7 @@ class ComponentOperator(GenomeStepOperator):
             return []
         from airflow.sdk import Asset
 
-        from airgenome.settings import lake_root
-
-        root = lake_root()
+        root = self._lake_root()
         pipeline = self.contract.pipeline_name or (self.dag_id if self.has_dag() else "adhoc")
         return [
             Asset(
@@ -167,6 +165,13 @@ class ComponentOperator(GenomeStepOperator):
             )
             for output, port in spec.outputs.items()
         ]
+
+    def _lake_root(self) -> str:
+        if self.lake_root is None:
+            from airgenome.settings import lake_root
+
+            self.lake_root = lake_root()
+        return self.lake_root
 
     # ------------------------------------------------------------------ run time
     def resolved_mode(self) -> str:
@@ -195,9 +200,7 @@ class ComponentOperator(GenomeStepOperator):
 
     def component_environment(self, context: Context) -> dict[str, str]:
         """What the runtime reads on top of the Genome contract: inputs, output folder, lake."""
-        from airgenome.settings import lake_root
-
-        root = lake_root()
+        root = self._lake_root()
         run_id = str(context.get("run_id") or "")
         return {
             INPUTS_VARIABLE: json.dumps(self._input_refs(context), sort_keys=True),
@@ -228,14 +231,12 @@ class ComponentOperator(GenomeStepOperator):
         env = base_environment()
         env.update(step_environment(self.contract, run_id, conf))
         env.update(extra)
-        from airgenome.operators.secrets import mask_store_secrets
-
-        self._secrets = mask_store_secrets()
+        self._step = StepProcess(self.log, self.contract.step_name)
         with tempfile.TemporaryDirectory(prefix="airgenome-component-") as workdir:
             result_path = Path(workdir) / "result.json"
             env[RESULT_VARIABLE] = str(result_path)
             try:
-                self._run(self.argv(), env, workdir)
+                self._step.run(self.argv(), env, workdir)
             except StepFailed as failed:
                 if failed.exit_code == EXIT_SKIP:
                     manifest = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -292,6 +293,10 @@ class ComponentOperator(GenomeStepOperator):
         if not isinstance(returned, Mapping):
             raise AirflowException(f"{self.component}: the pod returned no result manifest")
         return dict(returned)
+
+    def on_kill(self) -> None:
+        if self._step is not None:
+            self._step.terminate()
 
     def _announce(self, context: Context, result: Result) -> None:
         events = context.get("outlet_events")

@@ -54,6 +54,78 @@ class StepFailed(AirflowException):
         self.exit_code = exit_code
 
 
+class StepProcess:
+    """One step's subprocess: streamed into the task log (store passwords masked), its own
+    process group (a timeout or kill takes the whole step down), the stderr tail kept for the
+    error. Shared by the step operator and the component operators."""
+
+    def __init__(self, log: Any, step_name: str) -> None:
+        self.log = log
+        self.step_name = step_name
+        self.process: subprocess.Popen[bytes] | None = None
+        self.secrets: list[str] = []
+
+    def run(self, argv: list[str], env: dict[str, str], workdir: str) -> None:
+        self.secrets = mask_store_secrets()
+        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        try:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so a timeout kills it all
+            )
+        except OSError as error:
+            raise StepFailed(f"step {self.step_name!r} could not start {argv[0]!r}: {error}") from error
+        self.process = process
+        readers = [
+            threading.Thread(target=self._pump, args=(process.stdout, "stdout", None), daemon=True),
+            threading.Thread(target=self._pump, args=(process.stderr, "stderr", tail), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            code = process.wait()
+        except BaseException:  # the task's execution_timeout or a kill: take the step down too
+            self.terminate()
+            raise
+        finally:
+            for reader in readers:
+                reader.join(timeout=5)
+            self.process = None
+        if code != 0:
+            stderr_tail = "\n".join(tail) or "(no stderr)"
+            raise StepFailed(
+                f"step {self.step_name!r} exited with code {code}; last stderr lines:\n{stderr_tail}",
+                exit_code=code,
+            )
+        self.log.info("step %r finished", self.step_name)
+
+    def _pump(self, stream: IO[bytes] | None, name: str, tail: collections.deque[str] | None) -> None:
+        if stream is None:
+            return
+        for raw in stream:
+            line = redact(raw.decode("utf-8", errors="replace").rstrip("\n"), self.secrets)
+            if tail is not None:
+                tail.append(line)
+            self.log.info("[%s] %s", name, line)
+
+    def terminate(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class GenomeStepOperator(BaseOperator):
     """A Genome step run as a subprocess of the worker."""
 
@@ -77,8 +149,7 @@ class GenomeStepOperator(BaseOperator):
         self.component = component
         self.command = list(command) if command is not None else None
         self.args = list(args) if args is not None else []
-        self._process: subprocess.Popen[bytes] | None = None
-        self._secrets: list[str] = []
+        self._step: StepProcess | None = None
 
     def argv(self) -> list[str]:
         head = self.command if self.command is not None else component_argv(str(self.component))
@@ -90,71 +161,12 @@ class GenomeStepOperator(BaseOperator):
         run_id = str(context.get("run_id") or getattr(dag_run, "run_id", ""))
         env = base_environment()
         env.update(step_environment(self.contract, run_id, conf))
-        self._secrets = mask_store_secrets()
         argv = self.argv()
         self.log.info("running step %r: %s", self.contract.step_name, argv)
+        self._step = StepProcess(self.log, self.contract.step_name)
         with tempfile.TemporaryDirectory(prefix="airgenome-step-") as workdir:
-            self._run(argv, env, workdir)  # no XCom: steps hand data over via the stores
-
-    def _run(self, argv: list[str], env: dict[str, str], workdir: str) -> None:
-        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        try:
-            process = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group, so a timeout kills it all
-            )
-        except OSError as error:
-            raise StepFailed(f"step {self.contract.step_name!r} could not start {argv[0]!r}: {error}") from error
-        self._process = process
-        readers = [
-            threading.Thread(target=self._pump, args=(process.stdout, "stdout", None), daemon=True),
-            threading.Thread(target=self._pump, args=(process.stderr, "stderr", tail), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
-        try:
-            code = process.wait()
-        except BaseException:  # the task's execution_timeout or a kill: take the step down too
-            self._terminate()
-            raise
-        finally:
-            for reader in readers:
-                reader.join(timeout=5)
-            self._process = None
-        if code != 0:
-            stderr_tail = "\n".join(tail) or "(no stderr)"
-            raise StepFailed(
-                f"step {self.contract.step_name!r} exited with code {code}; last stderr lines:\n"
-                f"{stderr_tail}",
-                exit_code=code,
-            )
-        self.log.info("step %r finished", self.contract.step_name)
-
-    def _pump(self, stream: IO[bytes] | None, name: str, tail: collections.deque[str] | None) -> None:
-        if stream is None:
-            return
-        for raw in stream:
-            line = redact(raw.decode("utf-8", errors="replace").rstrip("\n"), self._secrets)
-            if tail is not None:
-                tail.append(line)
-            self.log.info("[%s] %s", name, line)
-
-    def _terminate(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            self._step.run(argv, env, workdir)  # no XCom: steps hand data over via the stores
 
     def on_kill(self) -> None:
-        self._terminate()
+        if self._step is not None:
+            self._step.terminate()

@@ -57,6 +57,25 @@ def _airflow_dag_defaults() -> dict[str, Any]:
     }
 
 
+_LAKE_VARIABLES: tuple[str, ...] | None = None
+_LAKE_CACHE: dict[tuple[object, ...], str] = {}
+
+
+def _lake_root() -> str:
+    """The lake root for this DAG's assets. A setting read through Airflow's config costs
+    ~0.7 ms, so it is cached per process, keyed on its variables (like the limits)."""
+    global _LAKE_VARIABLES
+    from airgenome import settings
+
+    if _LAKE_VARIABLES is None:
+        _LAKE_VARIABLES = settings.variables_of(("lake_root", "home"))
+    key = settings.fingerprint(_LAKE_VARIABLES)
+    root = _LAKE_CACHE.get(key)
+    if root is None:
+        root = _LAKE_CACHE[key] = settings.lake_root()
+    return root
+
+
 def _common(task: PlannedTask) -> dict[str, Any]:
     common: dict[str, Any] = {
         "task_id": task.task_id,
@@ -86,7 +105,7 @@ def pod_command(task: PlannedTask) -> tuple[list[str] | None, list[str] | None]:
     return None, args  # the image's own entrypoint
 
 
-def build_operator(task: PlannedTask, task_group: Any = None) -> BaseOperator:
+def build_operator(task: PlannedTask, task_group: Any = None, lake_root: str | None = None) -> BaseOperator:
     """The operator of one planned step: a component step gets its category's operator
     (worker or pod by the plan's mode); a command or image step the plain step operators."""
     common = _common(task)
@@ -107,6 +126,7 @@ def build_operator(task: PlannedTask, task_group: Any = None) -> BaseOperator:
             gpu=task.resources.gpu,
             contract=task.contract,
             lenient_parameters=task.from_image,
+            lake_root=lake_root,
             **common,
         )
     if task.mode == "kubernetes":
@@ -162,10 +182,11 @@ def build_dag(plan: Plan, *, fileloc: str | None = None) -> DAG:
             dag=dag,
         )
     operators: dict[str, Any] = {}
+    root = _lake_root() if any(t.component is not None for t in plan.tasks) else None
     with dag:
         for task in plan.tasks:
             operators[task.task_id] = build_operator(
-                task, groups[task.group] if task.group else None
+                task, groups[task.group] if task.group else None, root
             )
     for task in plan.tasks:
         for upstream in task.upstream:

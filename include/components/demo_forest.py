@@ -27,7 +27,8 @@ class DemoEvaluateParameters(BaseModel):
 def _store(ctx: ComponentContext) -> Any:
     from airgenome.models.client import ModelStore
 
-    return ModelStore(ctx.stores.model_store_uri, artifacts=ctx.stores.model_artifacts)
+    stores = ctx.stores
+    return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
 
 
 def train(ctx: ComponentContext, params: DemoTrainParameters) -> Result:

@@ -86,11 +86,13 @@ def context_from_environment(component: str, environ: Mapping[str, str]) -> tupl
         datasets=datasets if isinstance(datasets, list) else [],
     )
     root = environ.get(LAKE_VARIABLE) or lake_root()
+    # The step environment carries the store locations (pods: from the store secret).
     defaults = store_locations()
     stores = StoreLocations(
         model_store_uri=environ.get("AIRGENOME_MODEL_STORE_URI") or defaults.model_store_uri,
         model_artifacts=environ.get("AIRGENOME_MODEL_ARTIFACTS") or defaults.model_artifacts,
         evaluation_store_uri=environ.get("AIRGENOME_EVALUATION_STORE_URI") or defaults.evaluation_store_uri,
+        model_registry_uri=environ.get("AIRGENOME_MODEL_REGISTRY_URI") or defaults.model_registry_uri,
     )
     gpus_text = environ.get(GPUS_VARIABLE) or "0"
     context = ComponentContext(

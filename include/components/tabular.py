@@ -56,7 +56,8 @@ class ForestParameters(BaseModel):
 def _model_store(ctx: ComponentContext) -> Any:
     from airgenome.models.client import ModelStore
 
-    return ModelStore(ctx.stores.model_store_uri, artifacts=ctx.stores.model_artifacts)
+    stores = ctx.stores
+    return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
 
 
 def sklearn_forest(ctx: ComponentContext, params: ForestParameters) -> Result:

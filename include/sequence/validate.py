@@ -18,7 +18,6 @@ import difflib
 import json
 import re
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from pydantic import ValidationError
@@ -394,12 +393,10 @@ def _check_platform(
         else:
             if not image:
                 findings.add(f"{path}.image", "required in kubernetes mode (or set defaults.image)")
-            elif not any(fnmatchcase(image, pattern) for pattern in limit.allowed_images):
-                findings.add(
-                    f"{path}.image",
-                    f"{image!r} is not in the allowed images ({', '.join(limit.allowed_images) or 'none'}; "
-                    "AIRGENOME_ALLOWED_IMAGES)",
-                )
+            else:
+                refusal = limit.image_refusal(image)
+                if refusal is not None:
+                    findings.add(f"{path}.image", refusal)
         resources = effective(step, defaults, "resources")
         gpus = resources.gpu if resources is not None else 0
         if gpus > limit.gpu_slots:

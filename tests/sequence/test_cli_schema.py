@@ -85,7 +85,7 @@ def test_render_pods_uses_the_providers_pod_builder(capsys: pytest.CaptureFixtur
     container = pod["spec"]["containers"][0]
     assert pod["kind"] == "Pod"
     assert container["image"] == "ensemble-training:local.3"
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["STEP_NAME"] == "step-2" and env["PARAMETERS"] == '{"TEXT_TRAIN":true}'
 
 
