@@ -79,9 +79,61 @@ def live_stack(session_home: Path) -> Iterator[LiveStack]:
     stack = EmbeddedStack(session_home)
     state = stack.up(port=free_port())
     try:
-        yield LiveStack(url=state.url, home=session_home, token=admin_token(stack))
+        token = admin_token(stack)
+        _wait_for_explainer_preload(state.url, token)
+        _warm_up(state.url, token)
+        yield LiveStack(url=state.url, home=session_home, token=token)
     finally:
         stack.down()
+
+
+def _warm_up(url: str, token: str) -> None:
+    """Run the bundle's hello DAG until one run succeeds. The API server's first task costs
+    seconds once (measured ~2.7 s idle, tens of seconds on 2 busy CPUs), long enough for a
+    worker's execution-API calls to time out; tests start on a warmed-up stack."""
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from tests.waiting import wait_until
+
+    auth = {"Authorization": f"Bearer {token}"}
+    dag = f"{url}/api/v2/dags/airgenome_hello"
+    wait_until(lambda: httpx.get(dag, headers=auth, timeout=60).status_code == 200, timeout_s=300, what="airgenome_hello")
+    httpx.patch(dag, json={"is_paused": False}, headers=auth, timeout=60).raise_for_status()
+    for _attempt in range(3):
+        run_after = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        created = httpx.post(f"{dag}/dagRuns", json={"logical_date": None, "run_after": run_after}, headers=auth, timeout=60)
+        created.raise_for_status()
+        run = f"{dag}/dagRuns/{created.json()['dag_run_id']}"
+
+        def finished(run: str = run) -> str | None:
+            state = httpx.get(run, headers=auth, timeout=60).json()["state"]
+            return state if state in ("success", "failed") else None
+
+        if wait_until(finished, timeout_s=300, what="the warm-up run") == "success":
+            return
+    raise AssertionError("the embedded stack could not run airgenome_hello three times in a row")
+
+
+def _wait_for_explainer_preload(url: str, token: str) -> None:
+    """The API server preloads the explainers' libraries (TensorFlow among them) in a thread
+    that holds the GIL for tens of seconds on 2 busy CPUs; a task started meanwhile can time
+    out talking to the execution API. Tests start once it is done, as a warmed-up server."""
+    import httpx
+
+    from tests.waiting import wait_until
+
+    def preloaded() -> bool:
+        try:
+            response = httpx.get(
+                f"{url}/airgenome/api/v1/explain/status", headers={"Authorization": f"Bearer {token}"}, timeout=60
+            )
+        except httpx.TimeoutException:
+            return False
+        return response.status_code == 200 and bool(response.json()["preloaded"])
+
+    wait_until(preloaded, timeout_s=600, what="the explainer preload in the API server", every_s=1.0)
 
 
 @dataclass
