@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def context_from_environment(component: str, environ: Mapping[str, str]) -> tupl
         datasets=datasets if isinstance(datasets, list) else [],
     )
     root = environ.get(LAKE_VARIABLE) or lake_root()
+    step = replace(step, datasets=resolve_datasets(step.datasets, root))
     # The step environment carries the store locations (pods: from the store secret).
     defaults = store_locations()
     stores = StoreLocations(
@@ -106,6 +108,22 @@ def context_from_environment(component: str, environ: Mapping[str, str]) -> tupl
         gpus=int(gpus_text) if gpus_text.isdigit() else 0,
     )
     return context, parameters
+
+
+def resolve_datasets(datasets: list[Any], root: str) -> list[Any]:
+    """Genome's dataRefs: ``{"ref": "mllake://<path>"}`` gains ``"uri": "<lake>/<path>"``."""
+    from airgenome.components.lake import LAKE_SCHEME, resolve_ref
+
+    resolved: list[Any] = []
+    for index, item in enumerate(datasets):
+        ref = item.get("ref") if isinstance(item, dict) else None
+        if isinstance(ref, str) and ref.startswith(LAKE_SCHEME):
+            try:
+                item = {**item, "uri": resolve_ref(root, ref)}
+            except ValueError as error:
+                raise InvalidInput(f"DATASETS[{index}].ref: {error}") from None
+        resolved.append(item)
+    return resolved
 
 
 def check_inputs(spec: ComponentSpec, context: ComponentContext) -> None:

@@ -130,3 +130,19 @@ def test_the_component_runtime_needs_no_airflow_distribution() -> None:
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith("apache-airflow")]
     assert any(d.startswith("apache-airflow==") for d in project["optional-dependencies"]["airflow"])
+
+
+def test_genome_lake_refs_resolve_against_the_lake(tmp_path: Path) -> None:
+    from airgenome.components.runtime import context_from_environment
+
+    env = _env(tmp_path, DATASETS=json.dumps([{"ref": "mllake://raw/metadata.csv"}, {"ref": "s3://b/x"}]))
+    context, _ = context_from_environment("genome.noop", env)
+    assert context.step.datasets == [
+        {"ref": "mllake://raw/metadata.csv", "uri": f"file://{tmp_path}/lake/raw/metadata.csv"},
+        {"ref": "s3://b/x"},
+    ]
+    bad = _env(tmp_path, DATASETS=json.dumps([{"ref": "mllake://../../etc"}]))
+    from airgenome.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"DATASETS\[0\].ref: 'mllake://../../etc': '.' and '..' are not allowed"):
+        context_from_environment("genome.noop", bad)
