@@ -28,7 +28,10 @@ COMPONENTS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "triggerer": ["triggerer", "--skip-serve-logs"],
 }
-HEALTH_TIMEOUT_S = 180.0
+# The API server is healthy 30-60 s after start on an idle 2-CPU machine; measured over 200 s
+# when a second stack starts beside a busy one (the suite does), so wait generously: a stack
+# that never comes up still fails with its logs named.
+HEALTH_TIMEOUT_S = 420.0
 
 Progress = Callable[[str], None]
 

@@ -160,7 +160,9 @@ def test_replace_is_visible_and_delete_retires_the_dag(live_stack) -> None:
         time.sleep(0.25)
     assert sibling["last_parsed_time"] > before["last_parsed_time"]
     after = httpx.get(f"{live_stack.url}/api/v2/dags/{name}", headers=auth, timeout=30).json()
-    assert after["last_parsed_time"] == before["last_parsed_time"]
+    # A parse already under way when the file was deleted may still stamp it once; the parse
+    # that moved the sibling on did not include it.
+    assert after["last_parsed_time"] < sibling["last_parsed_time"]
 
 
 def test_page_validates_and_saves_and_runs_in_a_browser(live_stack) -> None:
