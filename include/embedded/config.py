@@ -105,6 +105,10 @@ def airflow_env(paths: EmbeddedPaths, port: int, gpu_slots: int | None = None) -
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__FERNET_KEY": secret_values["fernet_key"],
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            # The API server's first execution-API call after a start takes seconds idle and
+            # tens of seconds on 2 busy CPUs; the default 5 s timeout (x5 retries) then kills
+            # the task. Wait instead: a slow answer is not a failure.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
