@@ -81,6 +81,13 @@ class ComponentContext:
         base = f"{self.output_uri}/{name}"
         return f"{base}/{filename}" if filename else base
 
+    def model_store(self) -> Any:
+        """The model store this step writes to (MLflow is imported only when called)."""
+        from airgenome.models.client import ModelStore
+
+        stores = self.stores
+        return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
+
     def input(self, name: str) -> InputRef:
         try:
             return self.inputs[name]

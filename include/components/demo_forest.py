@@ -24,19 +24,12 @@ class DemoEvaluateParameters(BaseModel):
     gate: bool = Field(default=False, description="fail the step when the evaluation fails")
 
 
-def _store(ctx: ComponentContext) -> Any:
-    from airgenome.models.client import ModelStore
-
-    stores = ctx.stores
-    return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
-
-
 def train(ctx: ComponentContext, params: DemoTrainParameters) -> Result:
     from airgenome.models.demo import train_demo_model
 
     name = ctx.step.canonical_name or DEFAULT_CANONICAL_NAME
     record = train_demo_model(
-        _store(ctx),
+        ctx.model_store(),
         canonical_name=name,
         application=ctx.step.application or "search",
         pipeline_name=ctx.step.pipeline_name,
@@ -58,7 +51,7 @@ def evaluate(ctx: ComponentContext, params: DemoEvaluateParameters) -> Result:
     from airgenome.evaluations import GenomeEvaluationRun, evaluation, task
     from airgenome.evaluations.store import get_evaluation_store
 
-    store = _store(ctx)
+    store = ctx.model_store()
     if "model" in ctx.inputs:
         version = str(ctx.inputs["model"].metadata.get("version") or ctx.inputs["model"].uri.split(":/", 1)[-1].strip("/"))
         record = store.get_model(version)

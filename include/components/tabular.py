@@ -6,7 +6,7 @@ input it trains on scikit-learn's bundled diabetes data as before.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,13 +53,6 @@ class ForestParameters(BaseModel):
     versionName: str = Field(default="forest.1", min_length=1, max_length=100)
 
 
-def _model_store(ctx: ComponentContext) -> Any:
-    from airgenome.models.client import ModelStore
-
-    stores = ctx.stores
-    return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
-
-
 def sklearn_forest(ctx: ComponentContext, params: ForestParameters) -> Result:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.model_selection import train_test_split
@@ -97,7 +90,7 @@ def sklearn_forest(ctx: ComponentContext, params: ForestParameters) -> Result:
 
     step = ctx.step
     estimator = GenomeEstimator(model, feature_names=feature_names, modality="tabular")
-    record = _model_store(ctx).save_model(
+    record = ctx.model_store().save_model(
         estimator,
         {
             "canonicalName": step.canonical_name or f"/sequence/{step.pipeline_name}/{step.step_name}",
