@@ -16,11 +16,13 @@ help:
 	@echo "make bench  - benchmarks (printed ratios against in-run anchors)"
 	@echo "make down   - stop the embedded Airflow"
 
-# Debian packages the suite needs: graphviz (dtreeviz's `dot`) and chromium (page tests).
+# Debian packages the suite needs: graphviz (dtreeviz's `dot`), chromium (page tests) and a Java
+# runtime (Spark `local[*]`).
 system-packages:
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  echo ">> installing Debian packages:$$missing"; \

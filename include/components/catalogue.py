@@ -3,16 +3,24 @@ keep their heavy imports inside functions, so importing this stays cheap (tested
 
 from __future__ import annotations
 
+from airgenome.components.bless.specs import SPECS as BLESS_SPECS
+from airgenome.components.ct.specs import SPECS as CT_SPECS
+from airgenome.components.data.file_specs import SPECS as DATA_FILE_SPECS
+from airgenome.components.data.table_specs import SPECS as DATA_TABLE_SPECS
 from airgenome.components.demo_forest import DemoEvaluateParameters, DemoTrainParameters
+from airgenome.components.evaluate.model_specs import SPECS as EVALUATE_MODEL_SPECS
+from airgenome.components.evaluate.trust_specs import SPECS as EVALUATE_TRUST_SPECS
 from airgenome.components.genome import EchoParameters, FailParameters, NoopParameters
+from airgenome.components.publish.specs import SPECS as PUBLISH_SPECS
 from airgenome.components.registry import ComponentSpec, Port, lazy
 from airgenome.components.tabular import ForestParameters, SklearnDatasetParameters
+from airgenome.components.train.specs import SPECS as TRAIN_SPECS
 
 _GENOME = "airgenome.components.genome"
 _TABULAR = "airgenome.components.tabular"
 _DEMO = "airgenome.components.demo_forest"
 
-BUILTIN: tuple[ComponentSpec, ...] = (
+GENOME_AND_DEMO: tuple[ComponentSpec, ...] = (
     ComponentSpec(
         name="genome.echo",
         summary="print the Genome step contract; with parameter outputFile, also write it there as JSON",
@@ -73,4 +81,17 @@ BUILTIN: tuple[ComponentSpec, ...] = (
         aliases=("genome.demo-evaluate-forest",),
         example={"minR2": 0.5},
     ),
+)
+
+# One tuple per area, each owned by its package (specs.py files), so areas grow independently.
+BUILTIN: tuple[ComponentSpec, ...] = (
+    GENOME_AND_DEMO
+    + DATA_FILE_SPECS
+    + DATA_TABLE_SPECS
+    + TRAIN_SPECS
+    + EVALUATE_MODEL_SPECS
+    + EVALUATE_TRUST_SPECS
+    + BLESS_SPECS
+    + PUBLISH_SPECS
+    + CT_SPECS
 )

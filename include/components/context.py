@@ -88,6 +88,14 @@ class ComponentContext:
         stores = self.stores
         return ModelStore(stores.model_store_uri, artifacts=stores.model_artifacts, registry_uri=stores.model_registry_uri)
 
+    def model_version(self, name: str = "model") -> str:
+        """The model store version id an input of kind ``model`` carries (``models:/<id>``)."""
+        ref = self.input(name)
+        version = ref.metadata.get("version") or ref.uri.split(":/", 1)[-1].strip("/")
+        if not version:
+            raise ComponentFailed(f"input {name!r} carries no model version ({ref.uri!r})")
+        return str(version)
+
     def input(self, name: str) -> InputRef:
         try:
             return self.inputs[name]

@@ -114,6 +114,9 @@ class TaskRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     expectations: tuple[ExpectationRecord, ...] = ()
     error: str | None = None
+    # Pictures the task drew (confusion matrix, fairness bars, adversarial pairs, heat maps):
+    # {"name", "uri", "caption", "mediaType"}; the files live in the lake, the record keeps URIs.
+    pictures: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +132,7 @@ class TaskRecord:
             "metrics": self.metrics,
             "expectations": [expectation.to_dict() for expectation in self.expectations],
             "error": self.error,
+            "pictures": [dict(picture) for picture in self.pictures],
         }
 
 

@@ -191,6 +191,7 @@ class EvaluationTask:
         self.expectations: list[ExpectationRecord] = []
         self.prototypes: list[EvaluationTask] = []
         self.error: str | None = None
+        self.pictures: list[dict[str, Any]] = []
 
     def add_metric(self, name: str, value: Any) -> EvaluationTask:
         if not isinstance(name, str) or not name:
@@ -217,6 +218,19 @@ class EvaluationTask:
         )
         self.prototypes.append(clone)
         return clone
+
+    def add_picture(
+        self, name: str, uri: str, caption: str | None = None, media_type: str = "image/png"
+    ) -> EvaluationTask:
+        """Attach a picture already written elsewhere (the lake): the record keeps its URI."""
+        if not isinstance(name, str) or not name or len(name) > 200:
+            raise InvalidInput(f"add_picture.name: expected a non-empty string of at most 200 characters, got {name!r}")
+        if not isinstance(uri, str) or "://" not in uri:
+            raise InvalidInput(f"add_picture.uri: expected an absolute URI (file://, s3://, ...), got {uri!r}")
+        if not media_type.startswith("image/"):
+            raise InvalidInput(f"add_picture.media_type: expected image/*, got {media_type!r}")
+        self.pictures.append({"name": name, "uri": uri, "caption": caption, "mediaType": media_type})
+        return self
 
     def fail(self, error: BaseException) -> None:
         self.error = f"{type(error).__name__}: {error}"
@@ -247,6 +261,7 @@ class EvaluationTask:
             metrics=dict(self.metrics),
             expectations=tuple(self.expectations),
             error=self.error,
+            pictures=tuple(self.pictures),
         )
 
 

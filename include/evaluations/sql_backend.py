@@ -152,6 +152,7 @@ def _to_row(run: EvaluationRunRecord) -> RunRow:
                     "segment": task.segment,
                     "metrics": task.metrics,
                     "expectations": [e.to_dict() for e in task.expectations],
+                    "pictures": [dict(p) for p in task.pictures],
                 }
             ),
         )
@@ -187,6 +188,7 @@ def _task(row: TaskRow) -> TaskRecord:
         metrics=body["metrics"],
         expectations=tuple(ExpectationRecord.from_dict(e) for e in body["expectations"]),
         error=row.error,
+        pictures=tuple(body.get("pictures") or ()),  # absent in runs stored before pictures
     )
 
 

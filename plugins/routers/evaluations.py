@@ -54,6 +54,13 @@ class ExpectationOut(BaseModel):
     message: str | None
 
 
+class PictureOut(BaseModel):
+    name: str
+    uri: str
+    caption: str | None
+    mediaType: str  # noqa: N815
+
+
 class TaskOut(BaseModel):
     position: int
     name: str
@@ -67,6 +74,7 @@ class TaskOut(BaseModel):
     metrics: dict[str, Any]
     expectations: list[ExpectationOut]
     error: str | None
+    pictures: list[PictureOut] = []
 
 
 class TopTaskOut(TaskOut):

@@ -23,6 +23,8 @@ BENCHES = [
     "bench_store_writes.py",  # evaluation store writers vs raw sqlite3
     "bench_explain.py",       # explanations over HTTP vs the raw library calls
 ]
+# Every other bench_*.py (one per component area) runs after these, by name.
+BENCHES += sorted(p.name for p in HERE.glob("bench_*.py") if p.name not in BENCHES)
 
 
 def main() -> int:

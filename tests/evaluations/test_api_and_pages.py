@@ -129,6 +129,7 @@ def test_detail_exact_structure(plugin_client, runs) -> None:
                     }
                 ],
                 "error": None,
+                "pictures": [],
                 "prototypes": [
                     {
                         "position": 1,
@@ -155,6 +156,7 @@ def test_detail_exact_structure(plugin_client, runs) -> None:
                             }
                         ],
                         "error": None,
+                        "pictures": [],
                     }
                 ],
             },
@@ -171,6 +173,7 @@ def test_detail_exact_structure(plugin_client, runs) -> None:
                 "metrics": {},
                 "expectations": [],
                 "error": "KeyError: 'label'",
+                "pictures": [],
                 "prototypes": [],
             },
         ],

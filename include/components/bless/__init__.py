@@ -1,0 +1,1 @@
+"""Blessing: a policy over the evaluation store decides whether a model version may be published."""

@@ -1,0 +1,1 @@
+"""CLAIMED's CT-scan demo: synthetic CT slices with a metadata table shaped like covid-chestxray."""

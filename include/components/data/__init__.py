@@ -1,0 +1,1 @@
+"""Data components: input, transform, filter, images to class folders, Spark, data validation."""

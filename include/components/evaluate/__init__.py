@@ -1,0 +1,1 @@
+"""Evaluation components: each writes a Genome evaluation run linked to the model version."""

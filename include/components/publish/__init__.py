@@ -1,0 +1,1 @@
+"""Publishing: MLflow aliases, KServe InferenceServices and HTML reports, for blessed versions only."""
