@@ -31,6 +31,14 @@ protocol (``v4.channel.k8s.io``: binary frames whose first byte is the channel, 
 ``cat /airflow/xcom/return.json`` script (the result file's content, or the provider's
 "empty" marker) and the interactive ``kill`` of the sidecar shell. Every exec is recorded in
 `StandInKubernetes.execs`.
+
+Custom resources (``/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]``) are
+stored as given: create, get, list, JSON merge-patch (RFC 7386) and delete, with
+``metadata.uid`` / ``resourceVersion`` / ``generation`` kept the way the API server keeps them.
+What a controller would do is a *hook* per plural in `StandInKubernetes.object_hooks`, called
+under the lock after each create and patch with the stored object (it may set ``status`` or
+create pods). The default hook for ``inferenceservices`` plays KServe's controller: Ready with
+a URL, unless the object's name is in `unready_objects` (then Ready stays False with a reason).
 """
 
 from __future__ import annotations
@@ -201,6 +209,12 @@ class StandInKubernetes:
         self.pods: dict[tuple[str, str], _Pod] = {}
         self.deleted: dict[tuple[str, str], _Pod] = {}
         self.created: list[dict[str, Any]] = []
+        # Custom objects by (group, version, plural, namespace, name), and controller stand-ins.
+        self.objects: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        self.object_hooks: dict[str, Callable[[StandInKubernetes, dict[str, Any]], None]] = {
+            "inferenceservices": ready_inference_service,
+        }
+        self.unready_objects: set[str] = set()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a pod's process wrote or exited
         self._server: ThreadingHTTPServer | None = None
@@ -282,6 +296,8 @@ class StandInKubernetes:
             self.pods.clear()
             self.deleted.clear()
             self.created.clear()
+            self.objects.clear()
+            self.unready_objects.clear()
 
     # -- pod life ----------------------------------------------------------------------
     def _fails(self, manifest: dict[str, Any]) -> bool:
@@ -535,6 +551,56 @@ class StandInKubernetes:
             self._start(pod)
         return 201, answer
 
+    def custom_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The stored custom objects of one plural (for tests), oldest first."""
+        with self._lock:
+            return [
+                json.loads(json.dumps(obj))
+                for (_, _, p, ns, _), obj in self.objects.items()
+                if p == plural and (namespace is None or ns == namespace)
+            ]
+
+    def create_object(
+        self, group: str, version: str, namespace: str, plural: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        name = (body.get("metadata") or {}).get("name")
+        if not name:
+            return 422, _status_body(422, "Invalid", "metadata.name: Required value")
+        key = (group, version, plural, namespace, name)
+        if key in self.objects:
+            return 409, _status_body(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists')
+        obj = json.loads(json.dumps(body))
+        obj["metadata"].update(
+            namespace=namespace,
+            uid=str(uuid.uuid4()),
+            resourceVersion=str(len(self.requests)),
+            creationTimestamp=_now(),
+            generation=1,
+        )
+        self.objects[key] = obj
+        self._run_object_hook(plural, obj)
+        return 201, json.loads(json.dumps(obj))
+
+    def patch_object(self, key: tuple[str, str, str, str, str], patch: Any) -> tuple[int, dict[str, Any]]:
+        obj = self.objects.get(key)
+        if obj is None:
+            return 404, _status_body(404, "NotFound", f'{key[2]}.{key[0]} "{key[4]}" not found')
+        if not isinstance(patch, dict):
+            return 415, _status_body(415, "UnsupportedMediaType", "only JSON merge patches are served")
+        spec_before = json.dumps(obj.get("spec"), sort_keys=True)
+        merged = merge_patch(obj, patch)
+        merged["metadata"]["resourceVersion"] = str(len(self.requests))
+        if json.dumps(merged.get("spec"), sort_keys=True) != spec_before:
+            merged["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+        self.objects[key] = merged
+        self._run_object_hook(key[2], merged)
+        return 200, json.loads(json.dumps(merged))
+
+    def _run_object_hook(self, plural: str, obj: dict[str, Any]) -> None:
+        hook = self.object_hooks.get(plural)
+        if hook is not None:
+            hook(self, obj)
+
     def delete_pod(self, key: tuple[str, str]) -> _Pod:
         pod = self.deleted[key] = self.pods.pop(key)
         self._kill(pod, "its pod was deleted")
@@ -562,6 +628,44 @@ class StandInKubernetes:
             }
             for index, (reason, message) in enumerate(reasons)
         ]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return json.loads(json.dumps(patch))
+    result = json.loads(json.dumps(target)) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def ready_inference_service(cluster: StandInKubernetes, obj: dict[str, Any]) -> None:
+    """KServe's controller, stood in: the predictor becomes Ready with a URL (or stays unready)."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    now = _now()
+    if name in cluster.unready_objects:
+        obj["status"] = {
+            "observedGeneration": obj["metadata"]["generation"],
+            "conditions": [{"type": "Ready", "status": "False", "reason": "RevisionMissing",
+                            "message": "the stand-in keeps this InferenceService unready", "lastTransitionTime": now}],
+        }
+        return
+    url = f"http://{name}.{namespace}.example.com"
+    obj["status"] = {
+        "observedGeneration": obj["metadata"]["generation"],
+        "url": url,
+        "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
+        "conditions": [
+            {"type": kind, "status": "True", "lastTransitionTime": now}
+            for kind in ("IngressReady", "PredictorReady", "Ready")
+        ],
+        "components": {"predictor": {"url": url, "latestReadyRevision": f"{name}-predictor-{obj['metadata']['generation']:05d}",
+                                     "traffic": [{"percent": 100, "latestRevision": True}]}},
+    }
 
 
 def default_log_lines(manifest: dict[str, Any], failed: bool) -> list[str]:
@@ -654,6 +758,9 @@ class _Handler(BaseHTTPRequestHandler):
         segments, query, body = self._record()
         if not self._authorised():
             return
+        if segments[:1] == ["apis"]:
+            self._route_custom_object(segments, body)
+            return
         # /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]]
         if segments[:3] != ["api", "v1", "namespaces"] or len(segments) < 5:
             self._send_json(404, _status_body(404, "NotFound", f"no route {self.path}"))
@@ -741,6 +848,44 @@ class _Handler(BaseHTTPRequestHandler):
                                      tail=tail, since=since)
         else:
             self._stream_log(pod, lines, follow=lines_follow, timestamps=with_timestamps)
+
+    def _route_custom_object(self, segments: list[str], body: Any) -> None:
+        # /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]
+        if len(segments) < 6 or segments[3] != "namespaces" or len(segments) > 8:
+            self._send_json(404, _status_body(404, "NotFound", f"no route {self.path}"))
+            return
+        group, version, namespace, plural = segments[1], segments[2], segments[4], segments[5]
+        rest = segments[6:]
+        cluster = self.cluster
+        with cluster._lock:
+            if not rest:
+                if self.command == "POST":
+                    self._send_json(*cluster.create_object(group, version, namespace, plural, body or {}))
+                elif self.command == "GET":
+                    items = [o for o in cluster.custom_objects(plural, namespace)
+                             if o.get("apiVersion", f"{group}/{version}") == f"{group}/{version}"]
+                    self._send_json(200, {"apiVersion": f"{group}/{version}", "kind": "List",
+                                          "metadata": {"resourceVersion": "1"}, "items": items})
+                else:
+                    self._send_json(405, _status_body(405, "MethodNotAllowed", self.command))
+                return
+            if rest[1:] not in ([], ["status"]):
+                self._send_json(404, _status_body(404, "NotFound", f"no route {self.path}"))
+                return
+            key = (group, version, plural, namespace, rest[0])
+            obj = cluster.objects.get(key)
+            if obj is None:
+                self._send_json(404, _status_body(404, "NotFound", f'{plural}.{group} "{rest[0]}" not found'))
+            elif self.command == "GET":
+                self._send_json(200, json.loads(json.dumps(obj)))
+            elif self.command == "PATCH":
+                self._send_json(*cluster.patch_object(key, body))
+            elif self.command == "DELETE":
+                del cluster.objects[key]
+                self._send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
+                                      "details": {"name": rest[0], "group": group, "kind": plural}})
+            else:
+                self._send_json(405, _status_body(405, "MethodNotAllowed", self.command))
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
