@@ -35,7 +35,9 @@ def main() -> int:
             continue
         print(f"\n=== {name} ===", flush=True)
         started = time.monotonic()
-        result = subprocess.run([sys.executable, str(HERE / name)], cwd=ROOT, check=False)
+        # The checkout on the path: benches share helpers through `tests.*` imports.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        result = subprocess.run([sys.executable, str(HERE / name)], cwd=ROOT, env=env, check=False)
         print(f"=== {name}: exit {result.returncode} in {time.monotonic() - started:.0f}s ===", flush=True)
         if result.returncode:
             failures.append(name)
