@@ -22,9 +22,13 @@ log = logging.getLogger(__name__)
 
 CARD_SCHEMA_VERSION = 1
 MAX_CARD_EVALUATIONS = 20
-BLESSING_TAGS = ("blessed", "blessing")
+# bless.policy writes airgenome.blessing (BLESSED / NOT_BLESSED) with its evaluation and reasons.
+BLESSING_TAGS = ("airgenome.blessing", "blessed", "blessing")
+BLESSING_EVALUATION_TAG = "airgenome.blessing.evaluation"
+BLESSING_REASONS_TAG = "airgenome.blessing.reasons"
+BLESSING_AT_TAG = "airgenome.blessing.at"
 _TRUE = {"true", "1", "yes", "blessed", "approved"}
-_FALSE = {"false", "0", "no", "rejected", "not blessed"}
+_FALSE = {"false", "0", "no", "rejected", "not blessed", "not_blessed"}
 
 
 class CardModel(BaseModel):
@@ -69,11 +73,16 @@ class CardEvaluations(BaseModel):
 
 
 class CardBlessing(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     recorded: bool
     blessed: bool | None
     tag: str | None
     value: str | None
     summary: str
+    evaluation_id: str | None = Field(default=None, alias="evaluationId")
+    reasons: str | None = None
+    recorded_at: str | None = Field(default=None, alias="recordedAt")
 
 
 class ModelCard(BaseModel):
@@ -104,7 +113,11 @@ def blessing_of(tags: dict[str, str]) -> CardBlessing:
             lowered = value.strip().lower()
             blessed = True if lowered in _TRUE else False if lowered in _FALSE else None
             state = {True: "blessed", False: "not blessed", None: "blessing recorded"}[blessed]
-            return CardBlessing(recorded=True, blessed=blessed, tag=tag, value=value, summary=f"{state} ({tag}={value})")
+            return CardBlessing(
+                recorded=True, blessed=blessed, tag=tag, value=value, summary=f"{state} ({tag}={value})",
+                evaluationId=tags.get(BLESSING_EVALUATION_TAG), reasons=tags.get(BLESSING_REASONS_TAG),
+                recordedAt=tags.get(BLESSING_AT_TAG),
+            )
     return CardBlessing(recorded=False, blessed=None, tag=None, value=None, summary="no blessing recorded")
 
 
@@ -261,6 +274,13 @@ def render_card_html(card: ModelCard, root: str = "") -> str:
     blessing = card.blessing
     css = "pass" if blessing.blessed else "fail" if blessing.blessed is False else "none"
     parts.append(f"<h3>Blessing</h3><p class='{css}'>{_e(blessing.summary)}</p>")
+    if blessing.evaluation_id:
+        parts.append(
+            f"<p>Verdict recorded {_e(blessing.recorded_at)} as evaluation "
+            f"<a href='{_e(root)}/evaluations/{_e(blessing.evaluation_id)}'>{_e(blessing.evaluation_id)}</a></p>"
+        )
+    if blessing.reasons:
+        parts.append(f"<p class='blessing-reasons'>{_e(blessing.reasons)}</p>")
     if card.tags:
         parts.append("<h3>Tags</h3><table>" + _rows(list(card.tags.items())) + "</table>")
     parts.append("</section>")

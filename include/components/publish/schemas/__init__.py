@@ -1,0 +1,1 @@
+"""Schemas of real systems the publish components validate against (see PROVENANCE.md)."""
