@@ -3,6 +3,65 @@ import: parameter models only; implementations import their heavy libraries insi
 
 from __future__ import annotations
 
-from airgenome.components.registry import ComponentSpec
+from airgenome.components.data.tables import (
+    ColumnsParameters,
+    FilterParameters,
+    SparkApplyParameters,
+    TransformParameters,
+)
+from airgenome.components.registry import ComponentSpec, Port, lazy
 
-SPECS: tuple[ComponentSpec, ...] = ()
+_TABLES = "airgenome.components.data.tables"
+
+SPECS: tuple[ComponentSpec, ...] = (
+    ComponentSpec(
+        name="filter.rows",
+        summary="keep the rows where a predicate in CLAIMED's syntax holds (safe expression language, "
+        "vectorised pandas); no rows left ends the step as skip, fail or an empty table",
+        load=lazy(_TABLES, "filter_rows"),
+        params=FilterParameters,
+        inputs={"table": Port("table", "the rows to filter")},
+        outputs={"table": Port("table", "the rows kept")},
+        example={"predicate": "~metadata.filename.str.contains('.gz')"},
+    ),
+    ComponentSpec(
+        name="transform.apply",
+        summary="apply a whole-column expression over x (CLAIMED's transform, e.g. x.replace('/', '_')) "
+        "to a column, in place or into a new column",
+        load=lazy(_TABLES, "transform_apply"),
+        params=TransformParameters,
+        inputs={"table": Port("table", "the table to transform")},
+        outputs={"table": Port("table", "the transformed table")},
+        example={"column": "finding", "expression": "x.replace('/', '_')"},
+    ),
+    ComponentSpec(
+        name="transform.columns",
+        summary="named column operations in order: rename, drop, cast, fillna, one_hot, bin",
+        load=lazy(_TABLES, "transform_columns"),
+        params=ColumnsParameters,
+        inputs={"table": Port("table", "the table to transform")},
+        outputs={"table": Port("table", "the transformed table")},
+        example={
+            "operations": [
+                {"op": "rename", "columns": {"finding": "label"}},
+                {"op": "fillna", "columns": {"age": 0}},
+                {"op": "bin", "column": "age", "edges": [0, 18, 65, 130], "labels": ["child", "adult", "senior"]},
+            ]
+        },
+    ),
+    ComponentSpec(
+        name="spark.apply",
+        summary="the same filter predicate and/or column transform as native Spark expressions "
+        "(local[*] by default, a SparkApplication in kubernetes mode); same Parquet tables in and out",
+        load=lazy(_TABLES, "spark_apply"),
+        params=SparkApplyParameters,
+        inputs={"table": Port("table", "the table (Parquet)")},
+        outputs={"table": Port("table", "the result")},
+        extra="spark",
+        example={
+            "predicate": "~metadata.filename.str.contains('.gz')",
+            "column": "finding",
+            "expression": "x.replace('/', '_')",
+        },
+    ),
+)
