@@ -89,9 +89,9 @@ def start_session(master: str = "local[*]", app_name: str = "airgenome", extra: 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read by the JVM we are about to start
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder if master == "submit" else SparkSession.builder.master(master)
     builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
+        builder.appName(app_name)
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")

@@ -275,8 +275,9 @@ class SparkApplyParameters(BaseModel):
     on_empty: Literal["skip", "fail", "keep"] = "skip"
     master: str = Field(
         "local[*]",
-        pattern=r"^(local(\[(\*|[1-9][0-9]{0,3})\])?|spark://[A-Za-z0-9.\-]+:[0-9]{1,5}|k8s://https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?)$",
-        description="Spark master: local[*] in the embedded default",
+        pattern=r"^(submit|local(\[(\*|[1-9][0-9]{0,3})\])?|spark://[A-Za-z0-9.\-]+:[0-9]{1,5}|k8s://https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?)$",
+        description="Spark master: local[*] in the embedded default; submit: the master spark-submit "
+        "configured (a SparkApplication's driver in kubernetes mode)",
     )
 
     @field_validator("predicate")
