@@ -14,8 +14,8 @@ SPECS: tuple[ComponentSpec, ...] = (
         params=SyntheticCtParameters,
         outputs={
             "table": Port("table", "metadata: patientid, sex, age, finding, filename, ..."),
-            "images": Port("folder", "the slices as PNG files (and .nii.gz volume stand-ins), by file name"),
-            "masks": Port("folder", "where each positive slice's opacities are, same file names"),
+            "images": Port("images", "the slices as PNG files (and .nii.gz volume stand-ins), by file name"),
+            "masks": Port("images", "where each positive slice's opacities are, same file names"),
         },
         example={"count": 600, "image_size": 64, "bias": "sex-marker", "seed": 7},
     ),

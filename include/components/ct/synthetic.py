@@ -164,6 +164,6 @@ def synthetic_ct(ctx: ComponentContext, params: SyntheticCtParameters) -> Result
         }
     )
     result.add_output("table", uri, "table", **facts)
-    result.add_output("images", ctx.output("images"), "folder", files=params.count + params.gz_rows)
-    result.add_output("masks", ctx.output("masks"), "folder", files=params.count)
+    result.add_output("images", ctx.output("images"), "images", files=params.count + params.gz_rows)
+    result.add_output("masks", ctx.output("masks"), "images", files=params.count)
     return result
