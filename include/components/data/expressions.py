@@ -556,6 +556,8 @@ class _Compiler:
                     f".dt.{node.attr} is not allowed (allowed: {', '.join(DT_PROPERTIES)})", node
                 )
             return Property(node.attr, self.compile(node.value.value, depth))
+        if isinstance(node.value, ast.Name):
+            self.compile(node.value, depth)  # an unknown name is the clearer message
         if node.attr in ("str", "dt"):
             raise ExpressionError(f".{node.attr} must be followed by one of its methods", node)
         raise ExpressionError(
@@ -691,6 +693,8 @@ class _Compiler:
             return self._method("str", VALUE_STRING_METHODS[func.attr], Value(), node, depth, value_call=True)
         if isinstance(owner, ast.Name) and owner.id == self.table_name:
             raise ExpressionError(f"{self.table_name}.{func.attr}(...) is not allowed: methods apply to columns", func)
+        if isinstance(owner, ast.Name) and owner.id != self.value_name:
+            self.compile(owner, depth)  # an unknown name is the clearer message
         if ("series", func.attr) not in _SIGNATURES:
             allowed = sorted(n for ns, n in _SIGNATURES if ns == "series")
             hint = " (text methods go through .str, e.g. .str.contains(...))" if ("str", func.attr) in _SIGNATURES else ""

@@ -1,0 +1,1 @@
+"""filter.rows, transform.apply/columns, spark.apply and the safe expression language."""
