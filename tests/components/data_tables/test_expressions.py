@@ -144,7 +144,7 @@ def test_errors_carry_the_position_of_the_offending_part() -> None:
     with pytest.raises(ex.ExpressionError, match=r"combine conditions, not literals \(at column 16\)"):
         ex.compile_predicate("metadata.age > 1 & metadata.sex.isna()")  # & binds before >: as in pandas
     with pytest.raises(ex.ExpressionError, match=r"at line 2, column 1"):
-        ex.compile_predicate("metadata.age > 1 &\nopen('x')")
+        ex.compile_predicate("(metadata.age > 1) & (\nopen('x') == 1)")
 
 
 def test_missing_columns_are_named_with_the_tables_columns() -> None:
