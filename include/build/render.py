@@ -111,6 +111,8 @@ def build_operator(task: PlannedTask, task_group: Any = None, lake_root: str | N
     common = _common(task)
     if task_group is not None:
         common["task_group"] = task_group
+    if task.approval is not None:
+        return _approval_operator(task, common)
     if task.component is not None and task.command is None:
         from airgenome.operators.categories import BY_CATEGORY
 
@@ -151,6 +153,28 @@ def build_operator(task: PlannedTask, task_group: Any = None, lake_root: str | N
         component=task.component,
         command=list(task.command) if task.command is not None else None,
         args=list(task.args) if task.args is not None else None,
+        **common,
+    )
+
+
+def _approval_operator(task: PlannedTask, common: dict[str, Any]) -> BaseOperator:
+    """A human approval step: Airflow's ApprovalOperator over the blessing step's manifest."""
+    from airgenome.operators.categories import BlessApprovalOperator
+
+    approval = task.approval
+    assert approval is not None
+    for key in ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "execution_timeout"):
+        common.pop(key, None)  # asked once; its deadline is the response timeout
+    return BlessApprovalOperator(
+        subject=approval.subject,
+        body=approval.body,
+        blessing_task_ids=list(approval.blessing_task_ids) if approval.explicit_source else None,
+        default=approval.default,
+        response_timeout=(
+            timedelta(seconds=approval.timeout_seconds) if approval.timeout_seconds is not None else None
+        ),
+        pipeline_name=task.contract.pipeline_name,
+        ask=approval.ask,
         **common,
     )
 

@@ -55,6 +55,30 @@ class PlannedResources:
 
 
 @dataclass(frozen=True)
+class PlannedApproval:
+    """A human approval: what to ask, how long to wait, and whose result manifest to show."""
+
+    subject: str | None
+    body: str | None
+    timeout_seconds: int | None
+    default: str | None
+    # Task ids whose result manifest is shown (the explicit blessingStep, else the upstream).
+    blessing_task_ids: tuple[str, ...]
+    explicit_source: bool
+    ask: str = "always"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "body": self.body,
+            "timeout_seconds": self.timeout_seconds,
+            "default": self.default,
+            "blessing_task_ids": list(self.blessing_task_ids),
+            "ask": self.ask,
+        }
+
+
+@dataclass(frozen=True)
 class PlannedTask:
     task_id: str
     step_name: str
@@ -80,6 +104,7 @@ class PlannedTask:
     # A Genome image step run locally by the component its image packages: the parameters
     # were written for the image, so the component ignores those it does not declare.
     from_image: bool = False
+    approval: PlannedApproval | None = None  # a human approval step (runs nothing)
 
 
 @dataclass(frozen=True)
@@ -142,6 +167,8 @@ class _Planner:
         return tuple(exits)
 
     def step(self, step: Step, path: str, upstream: tuple[str, ...], group: str | None) -> str:
+        if step.approval is not None:
+            return self.approval_step(step, path, upstream, group)
         seq, defaults = self.seq, self.seq.defaults
         image = step_image(step, defaults) if self.mode == "kubernetes" else effective(step, defaults, "image")
         timeout = effective(step, defaults, "timeout")
@@ -203,6 +230,59 @@ class _Planner:
                 inputs=inputs,
                 category=component.partition(".")[0] if component is not None else None,
                 from_image=from_image,
+            )
+        )
+        return task_id
+
+
+    def approval_step(self, step: Step, path: str, upstream: tuple[str, ...], group: str | None) -> str:
+        approval = step.approval
+        assert approval is not None
+        seq = self.seq
+        source = approval.blessingStep
+        sources = (task_id_for(source),) if source is not None else tuple(sorted(set(upstream)))
+        contract = StepContract(
+            pipeline_name=seq.pipelineName,
+            application=seq.application,
+            step_name=step.stepName,
+            step_type=step.stepType or "approval",
+            deployment=seq.deployment,
+            deployment_parameters=seq.deploymentParameters,
+            canonical_name=seq.canonicalName,
+            parameters={},
+            datasets=[],
+            env={},
+        )
+        task_id = task_id_for(step.stepName)
+        self.tasks.append(
+            PlannedTask(
+                task_id=task_id,
+                step_name=step.stepName,
+                path=path,
+                upstream=tuple(sorted(set(upstream))),
+                group=group,
+                mode=self.mode,
+                image=None,
+                component=None,
+                command=None,
+                args=None,
+                pool=None,
+                pool_slots=1,
+                retries=0,
+                retry_delay_seconds=RETRY_DELAY_SECONDS,
+                execution_timeout_seconds=None,
+                resources=PlannedResources(),
+                contract=contract,
+                description=step.description,
+                approval=PlannedApproval(
+                    subject=approval.subject,
+                    body=approval.body,
+                    timeout_seconds=approval.timeoutMinutes * 60 if approval.timeoutMinutes else None,
+                    default=approval.default,
+                    blessing_task_ids=sources,
+                    explicit_source=source is not None,
+                    ask=approval.ask,
+                ),
             )
         )
         return task_id

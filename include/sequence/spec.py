@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -172,6 +172,66 @@ class StepDefaults(_StepFields):
     """Sequence-level values every step inherits unless it sets its own."""
 
 
+APPROVE = "Approve"
+REJECT = "Reject"
+MAX_APPROVAL_MINUTES = 7 * 24 * 60
+
+
+class Approval(BaseModel):
+    """A human approval (Airflow's ``ApprovalOperator``): Approve runs what follows; Reject
+    records NOT_BLESSED by that person and skips it. Its body shows the upstream blessing
+    step's verdict, key metrics and links (from that step's result manifest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str | None = Field(
+        default=None, max_length=200, description="headline shown in Required Actions (default: from the model)"
+    )
+    body: str | None = Field(
+        default=None, max_length=5000, description="text (Markdown) shown above the verdict, metrics and links"
+    )
+    timeoutMinutes: int | None = Field(
+        default=None,
+        description="how long to wait for an answer (1 to 10080); then `default` is taken",
+    )
+    default: str | None = Field(
+        default=None, description='the answer taken when the timeout passes: "Approve" or "Reject"'
+    )
+    ask: Literal["always", "whenPolicyRequires"] = Field(
+        default="always",
+        description="always ask; or ask only when the blessing step's policy requires approval "
+        "(its manifest's approval.required), else let the version through, recorded as not required",
+    )
+    blessingStep: str | None = Field(
+        default=None,
+        description="the step whose result manifest (verdict, model version, evaluations, metrics) "
+        "the approval shows and records its decision on (default: the steps right before it)",
+    )
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _subject(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise _fail("must not be empty (leave it out for the default subject)")
+        return value
+
+    @field_validator("timeoutMinutes", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_APPROVAL_MINUTES:
+            raise _fail(f"{value!r} is not a whole number of minutes from 1 to {MAX_APPROVAL_MINUTES} (7 days)")
+        return value
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default(cls, value: Any) -> Any:
+        if value is not None and value not in (APPROVE, REJECT):
+            raise _fail(f"{value!r} is not an answer: use \"{APPROVE}\" or \"{REJECT}\"")
+        return value
+
+
 class Step(_StepFields):
     """One compute step (Genome's fields plus airgenome's extensions)."""
 
@@ -189,6 +249,11 @@ class Step(_StepFields):
     args: list[str] | None = Field(default=None, description="arguments after command/entrypoint")
     description: str | None = None
     tags: list[str] = Field(default_factory=list)
+    approval: Approval | None = Field(
+        default=None,
+        description="makes this step a human approval (Airflow's ApprovalOperator) instead of a "
+        "compute step: Approve runs the steps after it, Reject skips them",
+    )
 
     @field_validator("component", mode="before")
     @classmethod

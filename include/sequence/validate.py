@@ -26,7 +26,7 @@ from airgenome.components import registry
 from airgenome.errors import InvalidInput, PayloadTooLarge
 from airgenome.sequence.components import component_for_image
 from airgenome.sequence.config import MODES, SequencerLimits, execution_mode, limits
-from airgenome.sequence.spec import Sequence, Step, StepDefaults, iter_steps
+from airgenome.sequence.spec import Approval, Sequence, Step, StepDefaults, iter_steps
 
 _TASK_ID_BAD = re.compile(r"[^A-Za-z0-9_-]")
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -257,6 +257,7 @@ _FIELDS_BY_MODEL: dict[str, set[str]] = {
     "resources": {"cpu", "memory", "gpu"},
     "schedule": {"assets"},
     "sequence": set(Sequence.model_fields),
+    "approval": set(Approval.model_fields),
 }
 
 
@@ -282,7 +283,7 @@ def _model_of(loc: tuple[int | str, ...]) -> str:
         return "sequence"
     if parent[-1] == "by-assets":
         return "schedule"
-    if parent[-1] in ("defaults", "resources"):
+    if parent[-1] in ("defaults", "resources", "approval"):
         return str(parent[-1])
     return "step"
 
@@ -367,6 +368,8 @@ def _check_platform(
     findings: _Findings,
 ) -> None:
     for path, step in steps:
+        if step.approval is not None:
+            continue  # runs nothing: no image, no command, no pool (checked by _check_approvals)
         image = step_image(step, defaults)
         if mode == "local":
             if step.component is None and step.command is None:
@@ -498,6 +501,55 @@ def _check_components(seq: Sequence, findings: _Findings) -> None:
                 )
 
 
+# ---------------------------------------------------------------- pass 5: approvals
+# Fields an approval step cannot have: it runs nothing (Airflow's ApprovalOperator waits for a
+# person), so each would be silently ignored; say so instead, by path.
+_NOT_FOR_APPROVALS = {
+    "component": "an approval step runs no component: put the component in a step of its own",
+    "command": "an approval step runs no command",
+    "args": "an approval step runs no command",
+    "image": "an approval step runs no image",
+    "parameters": "an approval step takes no parameters (its settings are in approval)",
+    "datasets": "an approval step reads no datasets",
+    "inputs": "an approval step takes no inputs (approval.blessingStep names the step it shows)",
+    "env": "an approval step runs no process, so it has no environment",
+    "resources": "an approval step runs no process, so it needs no resources",
+    "pool": "an approval step waits in no pool",
+    "timeout": "the answer's deadline is approval.timeoutMinutes",
+    "retry": "an approval is asked once; it is not retried",
+}
+
+
+def _check_approvals(seq: Sequence, findings: _Findings) -> None:
+    located = iter_steps(seq.steps)
+    names = {step.stepName for _, step in located}
+    before = _predecessors(list(seq.steps))
+    for path, step in located:
+        approval = step.approval
+        if approval is None:
+            continue
+        for name in sorted(step.model_fields_set & set(_NOT_FOR_APPROVALS)):
+            value = getattr(step, name)
+            if value not in (None, {}, []):
+                findings.add(f"{path}.{name}", _NOT_FOR_APPROVALS[name])
+        if approval.default is not None and approval.timeoutMinutes is None:
+            findings.add(
+                f"{path}.approval.default",
+                "is the answer taken when nobody answers in time: set approval.timeoutMinutes too",
+            )
+        source = approval.blessingStep
+        if source is not None:
+            loc = f"{path}.approval.blessingStep"
+            if source not in names:
+                findings.add(loc, f"there is no step {source!r}")
+            elif source not in before.get(step.stepName, set()):
+                findings.add(
+                    loc,
+                    f"step {source!r} does not run before {step.stepName!r} "
+                    "(it runs in parallel with it or after it)",
+                )
+
+
 # ---------------------------------------------------------------- entry point
 def parse_sequence(
     raw: bytes | str | Mapping[str, Any],
@@ -536,6 +588,7 @@ def _parse(raw: bytes | str | Mapping[str, Any], chosen: str, limit: SequencerLi
     if seq is not None:
         _check_platform(iter_steps(seq.steps), seq.defaults, chosen, limit, findings)
         _check_components(seq, findings)
+        _check_approvals(seq, findings)
     else:
         _check_platform(*_valid_steps(document, limit), chosen, limit, findings)
     raise_if_any(findings.items)
