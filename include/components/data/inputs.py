@@ -145,6 +145,12 @@ class LakeFile:
                 self.fs.rm(self.temporary)
             except FileNotFoundError:
                 pass
+            folder = local_path(self.uri.rpartition("/")[0])
+            if folder is not None:  # a local output folder made for this file: not left behind empty
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
 
 
 def _http_client(timeout: float) -> Any:
@@ -268,7 +274,8 @@ def _stream(
     label: str,
 ) -> tuple[LakeFile, str | None]:
     """Into a temporary lake file; checked (size, content, checksum) before it is kept."""
-    target = ctx.output("table" if params.as_table else "file", name)
+    # a table's source is kept beside the outputs only until it is parsed
+    target = f"{ctx.output_uri}/.source-{name}" if params.as_table else ctx.output("file", name)
     sink = LakeFile(target, params.max_bytes, label)
     try:
         checked = False

@@ -94,4 +94,4 @@ def leftovers(folder: Path) -> list[str]:
     """Temporary names a failed step must not leave behind."""
     if not folder.exists():
         return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".tmp" in p.name or ".old-" in p.name)
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if ".tmp" in p.name or ".old-" in p.name or p.name.startswith(".source-"))
