@@ -332,6 +332,11 @@ def _group(rule: GroupBound, path: str, kind: str, runs: Sequence[Candidate]) ->
     return Reason(_label(rule, path), kind, description, value, dict(bounds), passed, detail, candidate.run.id)
 
 
+def _at_least(value: float, bound: float) -> bool:
+    """``value >= bound``, forgiving the rounding of a difference (0.85 - 0.80 = 0.04999...)."""
+    return value >= bound or math.isclose(value, bound, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _change(rule: ChangeRule, path: str, runs: Sequence[Candidate],
             baseline_runs: Sequence[Candidate] | None, baseline: str | None) -> Reason:
     direction = "higher" if rule.higher_is_better else "lower"
@@ -370,9 +375,9 @@ def _change(rule: ChangeRule, path: str, runs: Sequence[Candidate],
     else:
         relative = 0.0 if change == 0 else math.copysign(math.inf, change)
     broken = []
-    if rule.min_absolute_change is not None and not change >= rule.min_absolute_change:
+    if rule.min_absolute_change is not None and not _at_least(change, rule.min_absolute_change):
         broken.append(f"change {change:.6g} < {rule.min_absolute_change:g}")
-    if rule.min_relative_change is not None and not relative >= rule.min_relative_change:
+    if rule.min_relative_change is not None and not _at_least(relative, rule.min_relative_change):
         broken.append(f"relative change {relative:.6g} < {rule.min_relative_change:g}")
     detail = f"baseline {baseline} {base_value:.6g}, change {change:.6g} ({relative:.4g} relative)"
     if broken:

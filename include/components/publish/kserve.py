@@ -488,7 +488,7 @@ def run(ctx: ComponentContext, params: KServeParameters) -> Result:
                     metrics={"ready_wait_s": outcome["waited_s"]})
     predictor = manifest["spec"]["predictor"]
     result.add_output(
-        "deployment", uri, "deployment", target="kserve", name=name, namespace=namespace,
+        "deployment", uri, "deployment", target="kserve", service=name, namespace=namespace,
         action=outcome["action"], ready=outcome["ready"], url=outcome["url"], version=record.id,
         storageUri=predictor["model"]["storageUri"], modelFormat=predictor["model"]["modelFormat"]["name"],
         canaryTrafficPercent=predictor.get("canaryTrafficPercent"), dryRun=dry_run, warnings=warnings, **facts,

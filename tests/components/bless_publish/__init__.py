@@ -1,0 +1,1 @@
+"""Blessing and publishing components: policy verdicts, refusals, KServe manifests, reports."""
