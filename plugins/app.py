@@ -21,6 +21,7 @@ def _routers() -> list[APIRouter]:
     from airgenome.plugins.pages import components as components_page
     from airgenome.plugins.pages import evaluations as evaluations_page
     from airgenome.plugins.pages import home
+    from airgenome.plugins.pages import lineage as lineage_page
     from airgenome.plugins.pages import models as models_page
     from airgenome.plugins.pages import sequences as sequences_page
     from airgenome.plugins.routers import (
@@ -28,6 +29,7 @@ def _routers() -> list[APIRouter]:
         evaluations,
         explain,
         genome_compat,
+        lineage,
         models,
         sequences,
         visualizations,
@@ -43,6 +45,9 @@ def _routers() -> list[APIRouter]:
         evaluations_page.router,
         explain.router,
         visualizations.router,
+        # Before the model routes: their {name:path} would swallow .../lineage and .../reports.
+        lineage.router,
+        lineage_page.router,
         models.router,
         models_page.router,
         components.router,

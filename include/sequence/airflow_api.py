@@ -305,6 +305,42 @@ class AirflowApi:
         instances: list[dict[str, Any]] = body.get("task_instances") or []
         return instances
 
+    # -- assets (lineage) ------------------------------------------------------------------
+    def asset_events(self, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
+        """Asset events, newest first (filters: source_dag_id, source_run_id, source_task_id,
+        name_pattern, asset_id, ...)."""
+        params = {"limit": limit, "order_by": "-timestamp", **{k: v for k, v in filters.items() if v is not None}}
+        body = self._call("GET", "/api/v2/assets/events", params=params)
+        events: list[dict[str, Any]] = body.get("asset_events") or []
+        return events
+
+    def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events that triggered a run (asset-scheduled DAGs)."""
+        response = self._request(
+            "GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}/upstreamAssetEvents"
+        )
+        if response.status_code == 404:
+            return []
+        if response.status_code >= 400:
+            raise AirflowRefused(
+                f"Airflow refused the upstream asset events of {run_id!r}: {response.status_code} {_detail(response)}",
+                response.status_code,
+            )
+        events: list[dict[str, Any]] = response.json().get("asset_events") or []
+        return events
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
+        response = self._request("GET", f"/api/v2/dags/{_quote(dag_id)}/dagRuns/{_quote(run_id)}")
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise AirflowRefused(
+                f"Airflow refused run {run_id!r} of {dag_id!r}: {response.status_code} {_detail(response)}",
+                response.status_code,
+            )
+        run: dict[str, Any] = response.json()
+        return run
+
 
 def _reflects(dag: Mapping[str, Any], since: datetime) -> bool:
     """The DAG is live and was parsed after the file was written."""

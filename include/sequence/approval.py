@@ -35,7 +35,6 @@ EVALUATION_NAME = "airgenome/human-approval"
 TAG_VERDICT = "airgenome.blessing"
 TAG_REASONS = "airgenome.blessing.reasons"
 TAG_VERDICT_AT = "airgenome.blessing.at"
-TAG_VERDICT_EVALUATION = "airgenome.blessing.evaluation"
 TAG_DECISION = "airgenome.approval.decision"
 TAG_BY = "airgenome.approval.by"
 TAG_AT = "airgenome.approval.at"
@@ -188,7 +187,8 @@ def compose(
         if page:
             base = f"{plugin_url}/{page}"
             lines.append(
-                f"[model card]({base}) · [explanations]({base}#explanations) · [lineage]({base}/lineage)"
+                f"[model card]({base}) · [explanations]({plugin_url}/api/v1/{page}/explanations/global)"
+                f" · [lineage]({base}/lineage) · [reports]({base}/reports)"
             )
     message = manifest.get("message")
     if isinstance(message, str) and message.strip():
@@ -332,7 +332,6 @@ def record_decision(
             # No longer blessed, whatever the policy said: the card and the publish steps see it.
             tags[TAG_REASONS] = f"rejected by {decision.who} at {at} (approval {tags[TAG_RUN]})"
             tags[TAG_VERDICT_AT] = at
-            tags[TAG_VERDICT_EVALUATION] = saved.id
             tags[TAG_VERDICT] = NOT_BLESSED  # last: readers see a whole verdict
         record = model_store.get_model(model_version)
         for key, value in tags.items():

@@ -16,6 +16,11 @@ from airgenome.plugins.pages.layout import esc, page
 router = APIRouter(tags=["pages"], include_in_schema=False, dependencies=[CanReadDags])
 
 FILTERS = ("model", "name", "status", "since", "until")
+PICTURE_STYLE = (
+    ".pictures{display:flex;flex-wrap:wrap;gap:.8rem;margin:.4rem 0}"
+    ".picture{margin:0;background:#fff;border:1px solid #dde1e6;border-radius:4px;padding:.4rem;max-width:420px}"
+    ".picture img{max-width:400px;max-height:400px;display:block}.picture figcaption{font-size:.85rem}"
+)
 PAGE_SIZE = 25
 
 
@@ -112,6 +117,20 @@ def _value(value: Any) -> str:
     return esc(value if isinstance(value, str) else json.dumps(value))
 
 
+def _pictures_html(task: dict[str, Any]) -> str:
+    """The task's pictures inline, each linking to its full size (served by the plugin)."""
+    figures = "".join(
+        "<figure class='picture'>"
+        f"<a href='{esc(p['url'])}'><img src='{esc(p['url'])}' alt='{esc(p.get('caption') or p['name'])}' loading='lazy'></a>"
+        f"<figcaption><strong>{esc(p['name'])}</strong>"
+        + (f" — {esc(p['caption'])}" if p.get("caption") else "")
+        + "</figcaption></figure>"
+        for p in task.get("pictures") or []
+        if p.get("url")
+    )
+    return f"<div class='pictures'>{figures}</div>" if figures else ""
+
+
 def _task_html(task: dict[str, Any]) -> str:
     head = f"{_badge(task['statusName'])} <strong>{esc(task['name'])}</strong>"
     if task["prototypeRef"]:
@@ -139,6 +158,7 @@ def _task_html(task: dict[str, Any]) -> str:
         parts.append("<div class='none'>no expectations</div>")
     if task["error"]:
         parts.append(f"<div class='error'>{esc(task['error'])}</div>")
+    parts.append(_pictures_html(task))
     prototypes = task.get("prototypes") or []
     if prototypes:
         parts.append("<ul>" + "".join(f"<li>{_task_html(p)}</li>" for p in prototypes) + "</ul>")
@@ -150,8 +170,10 @@ def evaluation_page(evaluation_id: str, request: Request, user: CurrentUser) -> 
     from airgenome.evaluations.store import get_evaluation_store
 
     root = request.scope.get("root_path", "")
+    from airgenome.plugins.routers.evaluations import with_picture_urls
+
     try:
-        run = get_evaluation_store().get(evaluation_id).to_dict()
+        run = with_picture_urls(get_evaluation_store().get(evaluation_id).to_dict(), root)
     except NotFound as error:
         response = page("Evaluation not found", f"<div class='error'>{esc(error.message)}</div>", root)
         response.status_code = 404
@@ -173,10 +195,12 @@ def evaluation_page(evaluation_id: str, request: Request, user: CurrentUser) -> 
         if label == "status" or value
     )
     tree = "".join(f"<li>{_task_html(task)}</li>" for task in run["tasks"])
+    pictures = sum(len(t["pictures"]) + sum(len(p["pictures"]) for p in t["prototypes"]) for t in run["tasks"])
     body = (
+        f"<style>{PICTURE_STYLE}</style>"
         f"<p><a href='{esc(root)}/evaluations'>← all evaluations</a></p>"
         f"<table class='card'>{rows}</table>"
-        f"<h2>Tasks ({run['taskCount']} tasks, {run['prototypeCount']} prototypes)</h2>"
+        f"<h2>Tasks ({run['taskCount']} tasks, {run['prototypeCount']} prototypes, {pictures} pictures)</h2>"
         f"<ul class='tree'>{tree}</ul>"
     )
     return page(f"Evaluation {run['name']}", body, root)

@@ -116,10 +116,21 @@ def _detail(request: Request, name: str, version: str | None) -> HTMLResponse:
         for v in versions
     )
     api = f"{root}/api/v1/models/{quote(record.name, safe='')}/versions/{record.version}"
+    here = f"{root}/models/{quote(record.name, safe='')}/versions/{record.version}"
+    every = ""
+    if card.evaluations.available and card.evaluations.total > len(card.evaluations.runs):
+        query = urlencode({"model": record.id})
+        every = (
+            f"<p>The card lists the newest {len(card.evaluations.runs)}: "
+            f"<a href='{esc(root)}/evaluations?{esc(query)}'>all {card.evaluations.total} evaluations</a></p>"
+        )
     body = (
         f"<p><a href='{esc(root)}/models'>all models</a> · "
-        f"<a href='{esc(api)}/card'>card JSON</a> · <a href='{esc(api)}/card.html'>card HTML</a></p>"
+        f"<a href='{esc(api)}/card'>card JSON</a> · <a href='{esc(api)}/card.html'>card HTML</a> · "
+        f"<a href='{esc(here)}/lineage'>lineage</a> · <a href='{esc(here)}/reports'>reports</a> · "
+        f"<a href='{esc(root)}/evaluations?{esc(urlencode({'model': record.id}))}'>evaluations</a></p>"
         + render_card_html(card, root)
+        + every
         + "<section class='card'><h2>Versions</h2><table><tr><th>version</th><th>versionName</th>"
         f"<th>aliases</th><th>pipelineRunId</th><th>created (UTC)</th></tr>{version_rows}</table></section>"
         + _extras(record, root)

@@ -7,10 +7,13 @@ pipeline steps, so whoever may see the pipelines may see their results.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
+from airgenome.errors import InvalidInput, NotFound
 from airgenome.plugins.deps import CanReadDags, CurrentUser
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"], dependencies=[CanReadDags])
@@ -59,6 +62,7 @@ class PictureOut(BaseModel):
     uri: str
     caption: str | None
     mediaType: str  # noqa: N815
+    url: str | None = None  # where the plugin serves it (GET, signed in)
 
 
 class TaskOut(BaseModel):
@@ -130,9 +134,67 @@ def list_evaluations(
     return page.to_dict()
 
 
+def picture_url(root: str, evaluation_id: str, position: int, index: int) -> str:
+    return f"{root}/api/v1/evaluations/{quote(evaluation_id, safe='')}/tasks/{position}/pictures/{index}"
+
+
+def with_picture_urls(run: dict[str, Any], root: str) -> dict[str, Any]:
+    """The run's API shape with each picture's `url` (tasks and their prototypes)."""
+    for task in run["tasks"]:
+        for item in (task, *task.get("prototypes", [])):
+            item["pictures"] = [
+                {**picture, "url": picture_url(root, run["id"], item["position"], index)}
+                for index, picture in enumerate(item.get("pictures") or [])
+            ]
+    return run
+
+
 @router.get("/{evaluation_id}", response_model=EvaluationOut)
-def get_evaluation(evaluation_id: str, user: CurrentUser) -> dict[str, Any]:
-    """One run: its tasks, each with its prototypes, metrics and expectations (recipes)."""
+def get_evaluation(evaluation_id: str, request: Request, user: CurrentUser) -> dict[str, Any]:
+    """One run: its tasks, each with its prototypes, metrics, expectations (recipes) and pictures."""
     from airgenome.evaluations.store import get_evaluation_store
 
-    return get_evaluation_store().get(evaluation_id).to_dict()
+    return with_picture_urls(get_evaluation_store().get(evaluation_id).to_dict(), request.scope.get("root_path", ""))
+
+
+def _whole_number(field: str, text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidInput(f"{field}: {text[:40]!r} is not a whole number >= 0",
+                           details=[{"field": field, "message": "must be a whole number >= 0"}])
+    return int(text)
+
+
+@router.get(
+    "/{evaluation_id}/tasks/{position}/pictures/{index}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the picture, as stored"}},
+)
+def get_picture(evaluation_id: str, position: str, index: str, user: CurrentUser) -> Response:
+    """A picture of a task (or prototype) at ``position`` in the run, by its ``index``.
+
+    The URI comes from the stored record, never from the request, and is read only when it
+    lies under the lake root; the stored image media type is served with ``nosniff``."""
+    from airgenome.evaluations.store import get_evaluation_store
+    from airgenome.plugins.lake_files import MAX_PICTURE_BYTES, PICTURE_CSP, PICTURE_TYPES, read_lake_file
+
+    at, number = _whole_number("position", position), _whole_number("index", index)
+    run = get_evaluation_store().get(evaluation_id)
+    task = next((t for t in run.tasks if t.position == at), None)
+    if task is None:
+        raise NotFound(f"evaluation {evaluation_id} has no task at position {at}")
+    if number >= len(task.pictures):
+        raise NotFound(f"task {task.name!r} of evaluation {evaluation_id} has {len(task.pictures)} picture(s); no index {number}")
+    picture = task.pictures[number]
+    media_type = str(picture.get("mediaType") or "")
+    if media_type not in PICTURE_TYPES:
+        raise NotFound(f"picture {picture.get('name')!r} has media type {media_type!r}, which the plugin does not serve")
+    data = read_lake_file(str(picture.get("uri") or ""), max_bytes=MAX_PICTURE_BYTES, what="picture")
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": PICTURE_CSP,
+            "Cache-Control": "private, max-age=300",
+        },
+    )

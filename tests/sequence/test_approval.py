@@ -128,7 +128,7 @@ def test_renders_as_airflows_approval_operator_and_serializes() -> None:
     plan = plan_sequence(parse_sequence(json.dumps(spec([echo("bless"), APPROVE_STEP, echo("publish")])), mode="local"))
     dag = build_dag(plan, fileloc="<test>")
     task = dag.get_task("approve")
-    assert isinstance(task, BlessApprovalOperator) and isinstance(task, ApprovalOperator)
+    assert isinstance(task, BlessApprovalOperator) and issubclass(BlessApprovalOperator, ApprovalOperator)
     assert task.options == ["Approve", "Reject"] and task.defaults == ["Reject"]
     assert task.response_timeout == timedelta(hours=1) and task.execution_timeout is None
     assert task.blessing_task_ids == ["bless"] and task.template_fields == ()
