@@ -189,7 +189,33 @@ def current_runs(candidates: Iterable[Candidate]) -> list[Candidate]:
     return current
 
 
+class Runs(Sequence[Candidate]):
+    """The current runs, indexed by name and by wired port (a policy asks once per rule)."""
+
+    def __init__(self, runs: Sequence[Candidate]) -> None:
+        self._runs = list(runs)
+        self._by_key: dict[tuple[str, str], list[int]] = {}
+        for position, candidate in enumerate(self._runs):
+            self._by_key.setdefault(("name", candidate.run.name), []).append(position)
+            if candidate.port is not None:
+                self._by_key.setdefault(("port", candidate.port), []).append(position)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._runs[index]
+
+    def select(self, selector: str) -> list[Candidate]:
+        if selector.endswith("*"):
+            return [c for c in self._runs if c.port == selector or _name_matches(selector, c.run.name)]
+        positions = sorted({*self._by_key.get(("name", selector), ()), *self._by_key.get(("port", selector), ())})
+        return [self._runs[position] for position in positions]
+
+
 def select(selector: str, runs: Sequence[Candidate]) -> list[Candidate]:
+    if isinstance(runs, Runs):
+        return runs.select(selector)
     return [c for c in runs if c.port == selector or _name_matches(selector, c.run.name)]
 
 
@@ -362,7 +388,7 @@ def _change(rule: ChangeRule, path: str, runs: Sequence[Candidate],
         return Reason(_label(rule, path), "change", description, value, bound, True, "no baseline",
                       candidate.run.id)
     # The baseline's run of the same evaluation (by name: a wired port has no meaning there).
-    same = [c for c in current_runs(baseline_runs) if c.run.name == candidate.run.name]
+    same = [c for c in baseline_runs if c.run.name == candidate.run.name]
     base = _first_metric(same, lambda run: find_metric(run, rule.task, rule.metric))
     base_value = _number(base[1]) if base is not None else None
     if base_value is None:
@@ -394,8 +420,9 @@ def decide(
 ) -> Verdict:
     """The verdict of ``policy`` over the candidate's evaluations (wired first, then the store's,
     newest first) and the baseline version's (``baseline``: its id; None when there is none)."""
-    runs = current_runs(c if isinstance(c, Candidate) else Candidate(c) for c in candidates)
-    base = None if baseline_runs is None else [c if isinstance(c, Candidate) else Candidate(c) for c in baseline_runs]
+    runs = Runs(current_runs(c if isinstance(c, Candidate) else Candidate(c) for c in candidates))
+    base = None if baseline_runs is None else current_runs(
+        c if isinstance(c, Candidate) else Candidate(c) for c in baseline_runs)
     reasons: list[Reason] = []
     for index, required in enumerate(policy.required):
         reasons.append(_required(required, f"required[{index}]", "required", runs))
