@@ -11,6 +11,7 @@ that would evaluate a user string (``row_condition``) or change the result shape
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -263,7 +264,7 @@ class ExpectationItem(BaseModel):
         if text[:1].isupper():  # GX's class name: ExpectColumnValuesToNotBeNull
             text = _CAMEL.sub("_", text).lower()
         if text not in GX_EXPECTATIONS:
-            close = sorted(n for n in GX_EXPECTATIONS if text.replace("expect_", "")[:12] in n)[:3]
+            close = difflib.get_close_matches(text, sorted(GX_EXPECTATIONS), n=3, cutoff=0.8)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise ValueError(f"unknown or unsupported expectation {value!r}{hint}")
         return text
