@@ -57,7 +57,11 @@ def image_target(ctx: ComponentContext, params: RobustnessParameters, estimator:
     model = imaging.image_model(estimator, params.pixel_range)
     data = imaging.load_image_set(ctx, model, params, sample_size=params.sample_size, seed=params.seed)
     signature = tf.TensorSpec((None, model.height, model.width, model.channels), tf.float32)
-    forward = tf.function(model.log_probabilities, input_signature=[signature])
+    compiled = tf.function(model.log_probabilities, input_signature=[signature])
+
+    def forward(x: Any, training: bool = False) -> Any:  # ART passes training=...
+        return compiled(tf.cast(x, tf.float32))
+
     classifier = TensorFlowV2Classifier(
         model=forward,
         nb_classes=model.n_classes,
@@ -162,8 +166,9 @@ def attack_all(target: Target, params: RobustnessParameters) -> dict[str, dict[f
         for eps in params.eps:
             bound = np.asarray(np.float32(eps) * target.scale, dtype=np.float32)
             if eps == 0.0:
-                # A zero budget: ART's FGSM returns the input unchanged (PGD refuses eps_step 0).
-                method: Any = FastGradientMethod(target.classifier, eps=0.0, eps_step=0.0, batch_size=params.batch_size)
+                # A zero budget: ART's FGSM moves by eps = 0 (its eps_step only matters with
+                # minimal=True but must be positive); PGD refuses a zero step, FGSM stands in.
+                method: Any = FastGradientMethod(target.classifier, eps=0.0, eps_step=1.0, batch_size=params.batch_size)
             elif attack == "fgsm":
                 method = FastGradientMethod(target.classifier, eps=bound, eps_step=bound, batch_size=params.batch_size)
             else:
