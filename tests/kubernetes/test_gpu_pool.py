@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from airgenome.embedded.pools import (
 )
 from airgenome.errors import InvalidInput
 from tests.conftest import free_port
+from tests.waiting import wait_until
 
 
 def _fake_nvidia_smi(folder: Path, listing: str, code: int = 0) -> Path:
@@ -95,9 +95,7 @@ def test_ensure_gpu_pool_by_url_and_token_over_http(airflow_api: tuple[Any, str]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: server.started, timeout_s=30, what="the in-process Airflow API to listen", every_s=0.05)
         url = f"http://127.0.0.1:{port}"
         state = ensure_gpu_pool(url, token, name="gpu-test-b", slots=0)
         assert (state.name, state.slots, state.action) == ("gpu-test-b", 0, "created")
