@@ -595,7 +595,7 @@ def run(ctx: ComponentContext, params: BlessPolicyParameters) -> Result:
         "canonicalName": record.canonical_name,
         "evaluationId": saved.id,
         "policy": params.model_dump(mode="json", by_alias=True, exclude_none=True),
-        "approval": params.approval.model_dump(mode="json"),
+        "approval": params.approval.model_dump(mode="json", exclude_none=True),
         "recordedAt": at,
         "step": {"pipeline": ctx.step.pipeline_name, "run": ctx.step.run_id, "step": ctx.step.step_name},
     }
@@ -614,6 +614,6 @@ def run(ctx: ComponentContext, params: BlessPolicyParameters) -> Result:
     )
     result.add_output(
         "blessing", uri, "blessing", verdict=verdict.name, evaluationId=saved.id, version=record.id,
-        baseline=verdict.baseline, approval=params.approval.model_dump(mode="json"), **facts,
+        baseline=verdict.baseline, approval=params.approval.model_dump(mode="json", exclude_none=True), **facts,
     )
     return result

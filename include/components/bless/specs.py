@@ -140,12 +140,17 @@ class DataValidationRule(_Rule):
 
 
 class ApprovalPolicy(BaseModel):
-    """Human approval after an automatic BLESSED; carried unchanged into the result manifest
-    for the approval step (other keys are kept for it)."""
+    """Human approval after an automatic BLESSED, carried unchanged into the result manifest
+    (``outputs.blessing.metadata.approval``) for the approval step (`airgenome.sequence.approval`)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     required: bool = Field(default=False, description="a person must approve before publishing")
+    subject: str | None = Field(default=None, min_length=1, max_length=200, description="the approval's subject")
+    body: str | None = Field(default=None, min_length=1, max_length=5000, description="text shown to the approver")
+    timeoutMinutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60,  # noqa: N815 - the approval step's name
+                                       description="minutes to wait for an answer")
+    default: Literal["Approve", "Reject"] | None = Field(default=None, description="the answer taken on timeout")
 
 
 class BlessPolicyParameters(BaseModel):

@@ -3,7 +3,9 @@
 A version is blessed when its ``airgenome.blessing`` tag says BLESSED and the verdict it
 points to (``airgenome.blessing.evaluation``) is a passed blessing run for that very version in
 the evaluation store. Without a tag, the newest blessing run in the evaluation store decides.
-A wired ``blessing`` input must agree (same version, BLESSED).
+A wired ``blessing`` input must agree (same version, BLESSED). When the policy required human
+approval (``airgenome.blessing.approvalRequired``), the approval step's ``Approve`` must be
+recorded after the verdict (a Reject already turned the verdict into NOT_BLESSED).
 """
 
 from __future__ import annotations
@@ -11,13 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airgenome.components.bless.policy import BLESSED, BLESSING_CODE, TAG_EVALUATION, TAG_VERDICT
+from airgenome.components.bless.policy import (
+    BLESSED,
+    BLESSING_CODE,
+    TAG_APPROVAL,
+    TAG_AT,
+    TAG_EVALUATION,
+    TAG_VERDICT,
+)
 from airgenome.components.context import ComponentContext, ComponentFailed
 from airgenome.evaluations.records import PASS
 
 if TYPE_CHECKING:
     from airgenome.models.records import ModelRecord
 
+# What the approval step (airgenome.sequence.approval) leaves on the version.
+TAG_DECISION = "airgenome.approval.decision"
+TAG_DECISION_AT = "airgenome.approval.at"
+APPROVE = "Approve"
 # Not retried by intent: a refusal is a finding, not a flaky failure (any 1-98 fails the step).
 EXIT_REFUSED = 3
 
@@ -69,7 +82,21 @@ def require_blessed(ctx: ComponentContext, record: ModelRecord, evaluation_store
             raise NotBlessed(f"{refused} (evaluation {evaluation_id} is not a blessing of {record.id})")
         if run.status != PASS:
             raise NotBlessed(f"{refused} (evaluation {evaluation_id} did not pass)")
+    if record.tags.get(TAG_APPROVAL) == "true" and not _approved_after_blessing(record.tags):
+        raise NotBlessed(f"refusing to publish {record.id}: its policy requires human approval and no "
+                         f"approval was given after the verdict of {record.tags.get(TAG_AT)}")
     return Blessing(record.id, evaluation_id, "tag")
+
+
+def _approved_after_blessing(tags: dict[str, str]) -> bool:
+    from datetime import datetime
+
+    if tags.get(TAG_DECISION) != APPROVE:
+        return False
+    try:
+        return datetime.fromisoformat(tags[TAG_DECISION_AT]) >= datetime.fromisoformat(tags[TAG_AT])
+    except (KeyError, ValueError):
+        return False
 
 
 def load_version(ctx: ComponentContext) -> tuple[Any, ModelRecord]:

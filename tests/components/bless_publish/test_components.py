@@ -202,6 +202,22 @@ def test_a_forged_tag_is_not_enough(world: World) -> None:
         set_system_tag(world.store, record, TAG_VERDICT, "NOT_BLESSED")
 
 
+def test_a_policy_that_requires_approval_holds_publishing_until_an_approve_after_the_verdict(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    record = world.record("good")
+    assert record.tags["airgenome.blessing.approvalRequired"] == "true"
+    code, _ = world.run("publish.mlflow-alias", {}, world.model("good"))
+    assert code == 3
+    # An approval older than the verdict does not count (it answered an earlier blessing).
+    blessed_at = datetime.fromisoformat(record.tags["airgenome.blessing.at"])
+    set_system_tag(world.store, record, "airgenome.approval.decision", "Approve")
+    set_system_tag(world.store, record, "airgenome.approval.at", (blessed_at - timedelta(minutes=1)).isoformat())
+    assert world.run("publish.mlflow-alias", {}, world.model("good"))[0] == 3
+    # What the approval step (airgenome.sequence.approval) records on Approve.
+    set_system_tag(world.store, record, "airgenome.approval.at", datetime.now(UTC).isoformat())
+
+
 def test_kserve_dry_run_renders_and_validates_with_a_canary_while_the_champion_serves(world: World) -> None:
     code, manifest = world.run("publish.kserve", {"canary_traffic_percent": 10}, world.model("good"))
     assert code == 0, manifest

@@ -215,5 +215,8 @@ def test_the_spec_declares_optional_evaluation_inputs_and_a_valid_example() -> N
     assert all(not p.required and p.kind == "evaluation" for n, p in spec.inputs.items() if n != "model")
     assert spec.outputs["blessing"].kind == "blessing"
     assert spec.validate_parameters(spec.example)[1] == []
-    approval = BlessPolicyParameters.model_validate({**spec.example, "approval": {"required": True, "timeout": "1h"}})
-    assert approval.approval.model_dump() == {"required": True, "timeout": "1h"}  # carried for the approval step
+    approval = {"required": True, "timeoutMinutes": 60, "default": "Reject", "subject": "ship it?"}
+    parsed = BlessPolicyParameters.model_validate({**spec.example, "approval": approval})
+    assert parsed.approval.model_dump(exclude_none=True) == approval  # carried for the approval step
+    _, problems = spec.validate_parameters({**spec.example, "approval": {"requried": True, "timeoutMinutes": 0}})
+    assert {p.path for p in problems} == {"approval.requried", "approval.timeoutMinutes"}
