@@ -19,8 +19,8 @@ Expectations come from parameter ``expectations``: ``{metric: {operator: number}
 ``precision.<class>``, ``recall.<class>``, ``f1.<class>``; operators ``>= > <= < ==``.
 
 Output ``predictions`` (a table: ``id``, ``label``, ``prediction``, ``confidence``,
-``correct`` — for tables also every input column) lets fairness and explanation steps
-reuse the predictions.
+``correct``; images also ``image`` = ``<class>/<file>``, tables every input column) lets
+fairness and explanation steps reuse the predictions.
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def confusion_matrix_component(ctx: ComponentContext, params: ConfusionMatrixPar
             raise ComponentFailed(f"inputs.images: model {version} takes {model.modality} input, not images")
         ids, labels, predictions, confidences, facts = predict_images(ctx, model, classes, params)
         predictions_frame = pd.DataFrame(
-            {"id": ids, "label": labels, "prediction": predictions, "confidence": confidences}
+            {"id": ids, "image": ids, "label": labels, "prediction": predictions, "confidence": confidences}
         )
         data_uri = ctx.input("images").uri
     else:

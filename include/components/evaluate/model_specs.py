@@ -21,7 +21,7 @@ SPECS: tuple[ComponentSpec, ...] = (
         },
         outputs={
             "evaluation": Port("evaluation", "the Genome evaluation run"),
-            "predictions": Port("table", "id, label, prediction, confidence, correct (+ the table's columns)"),
+            "predictions": Port("table", "id, label, prediction, confidence, correct (images: + image; tables: + their columns)"),
         },
         extra="image",  # for images inputs; tables need only the core install
         example={"expectations": {"accuracy": {">=": 0.8}}, "split": "validation", "prototypes": 5},

@@ -148,7 +148,7 @@ def test_the_confusion_matrix_judges_the_split_s_validation_images(
     import pandas as pd
 
     predictions = pd.read_parquet(local_path(manifest["outputs"]["predictions"]["uri"]))
-    assert list(predictions.columns) == ["id", "label", "prediction", "confidence", "correct"]
+    assert list(predictions.columns) == ["id", "image", "label", "prediction", "confidence", "correct"]
     split = json.loads((squares / "split.json").read_text())
     assert predictions["id"].tolist() == split["validation"]
 

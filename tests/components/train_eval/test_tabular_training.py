@@ -133,7 +133,7 @@ def test_confusion_matrix_values_are_exact_on_a_crafted_case(root: Path, crafted
     assert metrics["confusion_matrix"] == [[3, 0, 1], [1, 2, 0], [0, 0, 1]]
     assert metrics["accuracy"] == pytest.approx(6 / 8)
     assert metrics["per_class"]["a"] == {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 4}
-    assert metrics["per_class"]["b"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 2})
+    assert metrics["per_class"]["b"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
     assert metrics["per_class"]["c"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
     assert metrics["macro_f1"] == pytest.approx((0.75 + 0.8 + 2 / 3) / 3)
     assert metrics["status"] == 0  # accuracy 0.75 < 0.8
