@@ -14,9 +14,10 @@ Two halves:
   ``blessing`` output. Only then does NOT_BLESSED end the step (skip by default).
 
 Which run a rule reads: per evaluation name the *current* run — the wired one, else the newest
-in the store. A selector matches current runs by name, by prefix (``fairness/*``) or by the
+in the store. A selector matches current runs by name, by prefix (``trust/*``) or by the
 wired input it came through; a rule reads the first matching run that has its metric
-(wired before store).
+(wired before store). A fairness / robustness bound judges every task of that run about its
+attribute (each group of ``sex``; each attack at ``eps=0.03``): all must hold.
 """
 
 from __future__ import annotations
@@ -240,37 +241,38 @@ def find_metric(run: EvaluationRunRecord, task: str | None, metric: str) -> tupl
     return None
 
 
-def _segment_names(segment: Any) -> set[str]:
-    if isinstance(segment, str):
-        return {segment}
-    if isinstance(segment, Mapping):
-        return {str(k) for k in segment} | {str(v) for v in segment.values() if isinstance(v, str)}
-    if isinstance(segment, list):
-        return {str(item) for item in segment}
-    return set()
+def _about(record: TaskRecord, attribute: str) -> bool:
+    """Whether a task is about ``attribute``: named after it (``fairness/sex``,
+    ``robustness/fgsm/eps=0.03``) or segmented by it (``"sex"``, ``{"attribute": "sex", ...}``)."""
+    if record.name == attribute or record.name.endswith("/" + attribute):
+        return True
+    segment = record.segment
+    return segment == attribute or (isinstance(segment, Mapping) and segment.get("attribute") == attribute)
 
 
-def find_group_metric(run: EvaluationRunRecord, attribute: str, metric: str) -> tuple[Any, str] | None:
-    """A per-group value stored in any of the shapes evaluations use: a metric ``{attribute:
-    {metric: v}}`` or ``{metric: {attribute: v}}``, a task named (or segmented by) the attribute
-    with the metric, or a flat ``attribute.metric`` / ``attribute/metric`` key."""
+def find_group_metric(run: EvaluationRunRecord, attribute: str, metric: str) -> list[tuple[Any, str]]:
+    """Every per-group value of ``metric`` for ``attribute`` in a run, in the shapes evaluations
+    store them: a task about the attribute with the metric (the fairness component's
+    ``fairness/<attribute>`` and its per-group tasks; the robustness component's
+    ``robustness/<attack>/eps=<eps>``), or a metric ``{attribute: {metric: v}}``,
+    ``{metric: {attribute: v}}``, ``attribute.metric`` / ``attribute/metric``."""
     flat = (f"{attribute}.{metric}", f"{attribute}/{metric}", f"{metric}[{attribute}]")
+    found: list[tuple[Any, str]] = []
     for record in run.tasks:
         if record.kind != "task":
             continue
         metrics = record.metrics
         nested = metrics.get(attribute)
-        if isinstance(nested, Mapping) and metric in nested:
-            return nested[metric], record.name
         by_metric = metrics.get(metric)
-        if isinstance(by_metric, Mapping) and attribute in by_metric:
-            return by_metric[attribute], record.name
-        for key in flat:
-            if key in metrics:
-                return metrics[key], record.name
-        if metric in metrics and (record.name == attribute or attribute in _segment_names(record.segment)):
-            return metrics[metric], record.name
-    return None
+        if isinstance(nested, Mapping) and metric in nested:
+            found.append((nested[metric], record.name))
+        elif isinstance(by_metric, Mapping) and attribute in by_metric:
+            found.append((by_metric[attribute], record.name))
+        elif any(key in metrics for key in flat):
+            found.append((next(metrics[key] for key in flat if key in metrics), record.name))
+        elif metric in metrics and _about(record, attribute):
+            found.append((metrics[metric], record.name))
+    return found
 
 
 # --------------------------------------------------------------------------- rules
@@ -344,18 +346,28 @@ def _group(rule: GroupBound, path: str, kind: str, runs: Sequence[Candidate]) ->
     if not matched:
         return Reason(_label(rule, path), kind, description, None, dict(bounds), False,
                       f"no {kind} evaluation for this version")
-    found = _first_metric(matched, lambda run: find_group_metric(run, rule.attribute, rule.metric))
-    if found is None:
+    values: list[tuple[Any, str]] = []
+    chosen = matched[0]
+    for candidate in matched:  # the first run that records it; every matching task there is judged
+        values = find_group_metric(candidate.run, rule.attribute, rule.metric)
+        if values:
+            chosen = candidate
+            break
+    if not values:
         return Reason(_label(rule, path), kind, description, None, dict(bounds), False,
                       f"{rule.metric!r} for {rule.attribute!r} not recorded", matched[0].run.id)
-    candidate, raw, _task = found
-    value = _number(raw)
-    if value is None:
-        return Reason(_label(rule, path), kind, description, raw, dict(bounds), False,
-                      "not a finite number (undefined for this group?)", candidate.run.id)
-    judged = abs(value) if rule.abs else value
-    passed, detail = _check_bounds(judged, bounds)
-    return Reason(_label(rule, path), kind, description, value, dict(bounds), passed, detail, candidate.run.id)
+    observed: Any = values[0][0] if len(values) == 1 else {name: value for value, name in values}
+    broken = []
+    for raw, name in values:
+        value = _number(raw)
+        if value is None:
+            broken.append(f"{name}: {raw!r} is not a finite number (undefined for this group?)")
+            continue
+        passed, detail = _check_bounds(abs(value) if rule.abs else value, bounds)
+        if not passed:
+            broken.append(f"{name}: {value:.6g} {detail}" if len(values) > 1 else str(detail))
+    return Reason(_label(rule, path), kind, description, observed, dict(bounds), not broken,
+                  "; ".join(broken) or None, chosen.run.id)
 
 
 def _at_least(value: float, bound: float) -> bool:

@@ -141,6 +141,37 @@ def test_fairness_bounds_on_attribute_metrics_in_every_stored_shape() -> None:
     assert not none.blessed and none.reasons[0].detail == "no fairness evaluation for this version"
 
 
+def test_group_bounds_on_the_trust_components_layout_judge_every_group_and_attack() -> None:
+    # evaluate.fairness: "fairness/<attribute>" (segment: the attribute) with the difference metrics,
+    # then one task per group (segment {"attribute", "group"}) with accuracy / TPR / FPR.
+    trust_fairness = run("trust/fairness", [
+        task("fairness/sex", {"disparate_impact": 0.92, "statistical_parity_difference": -0.03}, "pass", segment="sex"),
+        task("fairness/sex/privileged", {"accuracy": 0.91, "rows": 40}, segment={"attribute": "sex", "group": "sex in M"}),
+        task("fairness/sex/unprivileged", {"accuracy": 0.74, "rows": 38},
+             segment={"attribute": "sex", "group": "not (sex in M)"}),
+        task("fairness/age", {"disparate_impact": 0.7}, "fail", segment="age"),
+    ])
+    # evaluate.robustness: "robustness/<attack>/eps=<eps>" (segment {"attack", "eps"}).
+    trust_robustness = run("trust/robustness", [
+        task("robustness/clean", {"accuracy": 0.9}),
+        task("robustness/fgsm/eps=0.03", {"accuracy": 0.62}, segment={"attack": "fgsm", "eps": 0.03}),
+        task("robustness/pgd/eps=0.03", {"accuracy": 0.48}, segment={"attack": "pgd", "eps": 0.03}),
+    ])
+    verdict = decide(policy(
+        fairness=[{"attribute": "sex", "metric": "disparate_impact", ">=": 0.8, "<=": 1.25},
+                  {"attribute": "age", "metric": "disparate_impact", ">=": 0.8},
+                  {"attribute": "sex", "metric": "accuracy", ">=": 0.8}],
+        robustness=[{"attribute": "eps=0.03", "metric": "accuracy", ">=": 0.5},
+                    {"attribute": "fgsm/eps=0.03", "metric": "accuracy", ">=": 0.5}],
+    ), [trust_fairness, trust_robustness])
+    assert [r.passed for r in verdict.reasons] == [True, False, False, False, True]
+    per_group = verdict.reasons[2]
+    assert per_group.observed == {"fairness/sex/privileged": 0.91, "fairness/sex/unprivileged": 0.74}
+    assert per_group.detail == "fairness/sex/unprivileged: 0.74 not >= 0.8"
+    assert verdict.reasons[3].detail == "robustness/pgd/eps=0.03: 0.48 not >= 0.5"  # every attack at that eps
+    assert verdict.reasons[0].evaluation_id == trust_fairness.id
+
+
 def test_robustness_bounds() -> None:
     rule = {"attribute": "eps=0.03", "metric": "accuracy", ">=": 0.5}
     assert decide(policy(robustness=[rule]), [robustness(0.6)]).blessed
