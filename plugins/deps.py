@@ -14,6 +14,7 @@ from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security.utils import get_authorization_scheme_param
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -21,9 +22,19 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def authenticated_user(
     request: Request, user: Annotated[BaseUser, Depends(get_user)]
 ) -> BaseUser:
-    if request.method not in SAFE_METHODS and not request.headers.get("authorization"):
+    if request.method not in SAFE_METHODS and not _has_bearer_token(request):
         _require_same_origin(request)
     return user
+
+
+def _has_bearer_token(request: Request) -> bool:
+    """Exactly when Airflow's `get_user` ignores the cookie: a non-empty Bearer credential.
+
+    Any other Authorization header (a browser re-sends cached Basic credentials cross-site,
+    or an empty "Bearer ") leaves the cookie as the caller's identity, so the guard applies.
+    """
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    return scheme.lower() == "bearer" and bool(credentials)
 
 
 def _require_same_origin(request: Request) -> None:

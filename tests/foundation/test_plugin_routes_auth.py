@@ -28,6 +28,15 @@ ROUTES = _routes()
 def test_route_table_is_not_empty() -> None:
     paths = {path for _, path in ROUTES}
     assert {"/docs", "/openapi.json", "/api/v1/health", "/"} <= paths
+    # Pictures, lineage and reports (the walk below covers them like every other route).
+    assert {
+        "/api/v1/evaluations/sample/tasks/sample/pictures/sample",
+        "/api/v1/models/sample/versions/sample/lineage",
+        "/api/v1/models/sample/versions/sample/reports",
+        "/api/v1/models/sample/versions/sample/reports/sample",
+        "/models/sample/versions/sample/lineage",
+        "/models/sample/versions/sample/reports",
+    } <= paths
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
