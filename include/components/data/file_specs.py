@@ -320,6 +320,7 @@ SPECS: tuple[ComponentSpec, ...] = (
         outputs={
             "file": Port("file", "the downloaded file (a single-file source)", required=False),
             "folder": Port("folder", "the copied folder (a folder source)", required=False),
+            "images": Port("images", "the copied folder, when expect is images (a folder source)", required=False),
             "table": Port("table", "the parsed table (as_table)", required=False),
         },
         example={"url": "https://example.org/covid-chestxray/metadata.csv", "expect": "csv", "as_table": True},

@@ -397,7 +397,7 @@ def _copy_local_folder(ctx: ComponentContext, params: UrlInputParameters, root: 
                 yield rel, handle.read(HEADER_BYTES)
 
     _check_folder_files(params, heads(), label)
-    with StagedFolder(ctx.output("folder")) as stage:
+    with StagedFolder(ctx.output(_folder_output(params))) as stage:
         made: set[str] = set()
         for path, rel, _ in listing.files:
             parent = rel.rpartition("/")[0]
@@ -432,24 +432,30 @@ def _copy_lake_folder(ctx: ComponentContext, params: UrlInputParameters, fs: Any
                 yield rel, handle.read(HEADER_BYTES)
 
     _check_folder_files(params, heads(), label)
-    with StagedFolder(ctx.output("folder")) as stage:
+    with StagedFolder(ctx.output(_folder_output(params))) as stage:
         for key, rel, _ in listing.files:
             stage.fs.copy(key, f"{stage.path}/{rel}")  # one store: a server-side copy
     return _folder_result(ctx, params, listing, started)
+
+
+def _folder_output(params: UrlInputParameters) -> str:
+    """A folder of images is an ``images`` output (what image components take), else ``folder``."""
+    return "images" if params.expect == "images" else "folder"
 
 
 def _folder_result(ctx: ComponentContext, params: UrlInputParameters, listing: _Listing, started: float) -> Result:
     digest = hashlib.sha256()  # a checksum of the listing (names and sizes), not of every byte
     for _path, rel, size in listing.files:
         digest.update(f"{rel}\0{size}\n".encode())
-    uri = ctx.output("folder")
+    name = _folder_output(params)
+    uri = ctx.output(name)
     result = Result(
         metrics={"files": len(listing.files), "bytes": listing.bytes, "seconds": round(time.perf_counter() - started, 3)}
     )
     result.add_output(
-        "folder", uri, "folder", files=len(listing.files), bytes=listing.bytes, listing_sha256=digest.hexdigest(), source=params.url
+        name, uri, name, files=len(listing.files), bytes=listing.bytes, listing_sha256=digest.hexdigest(), source=params.url
     )
-    print(f'{{"folder": "{uri}", "files": {len(listing.files)}, "bytes": {listing.bytes}}}')
+    print(f'{{"{name}": "{uri}", "files": {len(listing.files)}, "bytes": {listing.bytes}}}')
     return result
 
 

@@ -101,9 +101,10 @@ def test_a_folder_is_copied_symlinks_inside_followed_symlinks_out_refused(
     (folder / "same.png").symlink_to(folder / "a.png")
     code, manifest = run(tmp_path, "input.url", {"url": f"file://{folder}", "expect": "images"})
     assert code == 0 and manifest is not None
-    out = step_folder(tmp_path) / "folder"
+    out = step_folder(tmp_path) / "images"  # a folder of images is an images output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.png", "same.png", "sub/b.png"]
-    assert not (out / "same.png").is_symlink() and manifest["outputs"]["folder"]["metadata"]["files"] == 3
+    assert not (out / "same.png").is_symlink() and manifest["outputs"]["images"]["metadata"]["files"] == 3
+    assert manifest["outputs"]["images"]["kind"] == "images"
 
     (tmp_path / "secret.txt").write_text("secret")
     (folder / "leak.png").symlink_to(tmp_path / "secret.txt")
@@ -111,6 +112,8 @@ def test_a_folder_is_copied_symlinks_inside_followed_symlinks_out_refused(
     assert "'leak.png' is a symlink out of the input folder" in capsys.readouterr().err
     assert not (step_folder(tmp_path, "leak") / "folder").exists() and leftovers(step_folder(tmp_path, "leak")) == []
     (folder / "leak.png").unlink()
+    code, manifest = run(tmp_path, "input.url", {"url": str(folder)}, step="any")
+    assert code == 0 and manifest is not None and manifest["outputs"]["folder"]["kind"] == "folder"
     assert run(tmp_path, "input.url", {"url": f"file://{folder}", "max_files": 2}, step="many")[0] == 1
     assert "more than parameters.max_files (2)" in capsys.readouterr().err
     (folder / "notes.txt").write_text("hello")
