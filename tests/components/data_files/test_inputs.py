@@ -76,6 +76,11 @@ def test_a_local_csv_becomes_a_table_with_the_source_checksum(tmp_path: Path) ->
         frame = pd.read_parquet(table["uri"].removeprefix("file://"))
         assert list(frame["finding"]) == ["Pneumonia/Viral/COVID-19", "No Finding"]
     assert leftovers(step_folder(tmp_path)) == []
+    # the lake itself, by Genome's mllake:// reference
+    code, manifest = run(tmp_path, "input.url", {"url": "mllake://runs/p/r1/step/table/table.parquet", "expect": "parquet"},
+                         step="again")
+    assert code == 0 and manifest is not None
+    assert manifest["outputs"]["file"]["uri"].endswith("/again/file/table.parquet")
 
 
 def test_a_local_file_is_copied_as_a_file_and_a_wrong_checksum_is_refused(tmp_path: Path) -> None:
