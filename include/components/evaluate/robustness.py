@@ -160,11 +160,15 @@ def attack_all(target: Target, params: RobustnessParameters) -> dict[str, dict[f
             found = hsj.generate(target.x, y=onehot).astype(np.float32)
             delta = found - target.x
             for eps in params.eps:
-                bound = np.float32(eps) * target.scale
-                out[attack][eps] = np.clip(target.x + np.clip(delta, -bound, bound), target.low, target.high).astype(np.float32)
+                limit = np.float32(eps) * target.scale
+                out[attack][eps] = np.clip(target.x + np.clip(delta, -limit, limit), target.low, target.high).astype(np.float32)
             continue
         for eps in params.eps:
-            bound = np.asarray(np.float32(eps) * target.scale, dtype=np.float32)
+            # ART wants eps and eps_step of one type: floats (images) or arrays (per-feature ranges).
+            bound: Any = np.asarray(eps * target.scale, dtype=np.float32)
+            step: Any = bound * np.float32(params.pgd_step_ratio)
+            if bound.ndim == 0:
+                bound, step = float(bound), float(step)
             if eps == 0.0:
                 # A zero budget: ART's FGSM moves by eps = 0 (its eps_step only matters with
                 # minimal=True but must be positive); PGD refuses a zero step, FGSM stands in.
@@ -175,7 +179,7 @@ def attack_all(target: Target, params: RobustnessParameters) -> dict[str, dict[f
                 method = ProjectedGradientDescent(
                     target.classifier,
                     eps=bound,
-                    eps_step=bound * np.float32(params.pgd_step_ratio),
+                    eps_step=step,
                     max_iter=params.pgd_max_iter,
                     num_random_init=0,
                     batch_size=params.batch_size,

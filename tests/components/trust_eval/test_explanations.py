@@ -16,6 +16,8 @@ from airgenome.evaluations.store import get_evaluation_store
 
 from .conftest import Runner
 
+pytestmark = pytest.mark.slow  # TensorFlow and a CNN trained in the package fixture
+
 
 def test_batch_gradcam_heat_is_inside_the_planted_square(cnn: dict[str, Any]) -> None:
     from airgenome.components.evaluate.explanations import BatchGradCam, heat_inside, mean_heat

@@ -17,6 +17,8 @@ from airgenome.evaluations.store import get_evaluation_store
 
 from .conftest import CLASSES, Runner
 
+pytestmark = pytest.mark.slow  # imports AIF360, which imports TensorFlow; the CNN fixture trains a model
+
 
 def biased_table(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     """Women's positives are missed a third of the time; age carries no bias."""

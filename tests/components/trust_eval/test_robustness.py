@@ -17,6 +17,8 @@ from airgenome.evaluations.store import get_evaluation_store
 
 from .conftest import Runner
 
+pytestmark = pytest.mark.slow  # TensorFlow, ART and a CNN trained in the package fixture
+
 
 @pytest.fixture(scope="module")
 def attacked(run: Runner, cnn: dict[str, Any]) -> Any:
