@@ -13,7 +13,7 @@ import logging
 from html import escape
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from airgenome.models.global_explanations import top_features
 from airgenome.models.records import GENOME_FIELDS, ModelRecord
@@ -83,6 +83,16 @@ class CardBlessing(BaseModel):
     evaluation_id: str | None = Field(default=None, alias="evaluationId")
     reasons: str | None = None
     recorded_at: str | None = Field(default=None, alias="recordedAt")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_policy_fields(self, handler: Any) -> Any:
+        # The policy's fields show only when bless.policy recorded them (the card keeps its shape).
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in ("evaluation_id", "evaluationId", "reasons", "recorded_at", "recordedAt"):
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
 
 
 class ModelCard(BaseModel):
