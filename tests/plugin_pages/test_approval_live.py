@@ -49,9 +49,11 @@ def test_approve_and_reject_through_the_rest_api(live_stack: Any) -> None:
 
     hitl = {answer: f"{live_stack.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails"
             for answer, run_id in runs.items()}
+    def parked(run_id: str) -> bool:
+        return task(run_id, "approve").get("state") == "awaiting_input"
+
     for run_id in runs.values():
-        wait_until(lambda run_id=run_id: task(run_id, "approve").get("state") == "awaiting_input",
-                   timeout_s=300, what=f"the approval of {run_id} to wait for input")
+        wait_until(lambda run_id=run_id: parked(run_id), timeout_s=300, what=f"the approval of {run_id} to wait for input")  # type: ignore[misc]
     time.sleep(SETTLE_S)
     detail = httpx.get(hitl["Approve"], headers=auth, timeout=30).json()
     assert detail["subject"] == "Publish?" and detail["options"] == ["Approve", "Reject"]
@@ -68,7 +70,7 @@ def test_approve_and_reject_through_the_rest_api(live_stack: Any) -> None:
         return state if state in ("success", "failed") else None
 
     for run_id in runs.values():
-        assert wait_until(lambda run_id=run_id: settled(run_id), timeout_s=300, what=f"run {run_id}") == "success"
+        assert wait_until(lambda run_id=run_id: settled(run_id), timeout_s=300, what=f"run {run_id}") == "success"  # type: ignore[misc]
     assert task(runs["Approve"], "after")["state"] == "success"
     assert task(runs["Reject"], "after")["state"] == "skipped"
     assert task(runs["Reject"], "approve")["state"] == "success"  # an answer is not a failure

@@ -228,7 +228,7 @@ def test_a_report_event_pointing_outside_the_lake_is_not_listed(plugin_client, h
 
     outside = {"name": "airgenome/x/report/report", "extra": {"kind": "report", "version": history["versions"][1].id,
                                                                "uri": f"file://{history['lake'].parent}/outside.html"}}
-    inside = {"name": "airgenome/x/r/report", "source_task_id": "r", "timestamp": "2026-11-29T12:00:00Z",
+    inside: dict[str, Any] = {"name": "airgenome/x/r/report", "source_task_id": "r", "timestamp": "2026-11-29T12:00:00Z",
               "extra": {"kind": "report", "version": history["versions"][1].id,
                         "uri": f"file://{history['lake']}/runs/train-pipe/run-2/report/report/report.html"}}
 
