@@ -47,7 +47,7 @@ def write_table(uri_folder: str, frame: Any) -> tuple[str, dict[str, Any]]:
     import io
 
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)  # Spark 4 refuses ns
     uri = f"{uri_folder}/{TABLE_FILE}"
     facts = write_bytes(uri, buffer.getvalue())
     return uri, {**facts, "rows": int(len(frame)), "schema": table_schema(frame)}
