@@ -7,10 +7,11 @@ STAMP := $(VENV)/.airgenome-synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: help install system-packages demo test lint bench down clean FORCE
+.PHONY: help install system-packages demo demo-genome test lint bench down clean FORCE
 
 help:
-	@echo "make demo   - install, start embedded Airflow, run the demo pipeline, print where to look"
+	@echo "make demo   - install, start embedded Airflow, run CLAIMED's CT pipeline (biased + unbiased), print where to look"
+	@echo "make demo-genome - the same for Genome's tabular demo (forest + SHAP)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff, mypy, import-linter"
 	@echo "make bench  - benchmarks (printed ratios against in-run anchors)"
@@ -49,6 +50,9 @@ install: system-packages $(STAMP)
 
 demo: install
 	$(VENV)/bin/airgenome demo
+
+demo-genome: install
+	$(VENV)/bin/airgenome demo --genome
 
 test: install
 	$(VENV)/bin/pytest

@@ -29,8 +29,14 @@ def register(subparsers: Any) -> None:
     token.add_argument("--user", default="admin", help="embedded user (admin or viewer)")
     token.set_defaults(func=cmd_token)
 
-    demo = subparsers.add_parser("demo", help="`up`, then run the demo pipeline end to end")
+    demo = subparsers.add_parser("demo", help="`up`, then run CLAIMED's CT demo (or --genome) end to end")
     demo.add_argument("--port", type=port_argument, default=None)
+    demo.add_argument(
+        "--genome", action="store_true", help="run Genome's tabular demo (forest + SHAP) instead of CLAIMED's CT demo"
+    )
+    demo.add_argument(
+        "--biased-only", action="store_true", help="CT demo: skip the twin run with the bias switched off"
+    )
     demo.set_defaults(func=cmd_demo)
 
 
@@ -92,11 +98,14 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from airgenome.embedded.ct_demo import run_ct_demo
     from airgenome.embedded.demo import run_demo
 
     stack = _stack()
     try:
         stack.up(port=args.port)
-        return run_demo(stack, admin_token(stack))
+        if args.genome:
+            return run_demo(stack, admin_token(stack))
+        return run_ct_demo(stack, admin_token(stack), unbiased=not args.biased_only)
     except (StackError, http.AirflowError) as error:
         return fail(str(error))
