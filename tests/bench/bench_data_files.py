@@ -96,7 +96,7 @@ def bench_class_folders(work: Path, count: int, runs: int) -> None:
     )
 
 
-SUITE = [
+SUITE: list[dict[str, Any]] = [
     {"expectation": "expect_column_values_to_not_be_null", "kwargs": {"column": "finding"}},
     {"expectation": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 120}},
     {"expectation": "expect_column_values_to_be_in_set", "kwargs": {"column": "sex", "value_set": ["M", "F"]}},
