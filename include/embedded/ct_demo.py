@@ -42,6 +42,7 @@ class DemoRun:
     states: dict[str, str | None] = field(default_factory=dict)
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
     blessing: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None  # the version this run saved, from the plugin's model API
 
     def metrics(self, task_id: str) -> dict[str, Any]:
         return dict((self.manifests.get(task_id) or {}).get("metrics") or {})
@@ -82,8 +83,13 @@ def _xcom(airflow: httpx.Client, run: DemoRun, task_id: str) -> dict[str, Any] |
     return value if isinstance(value, dict) else None
 
 
-def _collect(run: DemoRun, airflow: AirflowClient, http: httpx.Client, plugin: httpx.Client) -> None:
+def _collect(
+    run: DemoRun, airflow: AirflowClient, http: httpx.Client, plugin: httpx.Client, canonical: str
+) -> None:
     run.states = airflow.task_states(run.dag_id, run.run_id)
+    models = plugin.get("/api/v1/models", params={"canonicalName": canonical, "pipelineRunId": run.run_id})
+    if models.status_code == 200 and models.json().get("items"):
+        run.model = models.json()["items"][0]
     for task_id, state in run.states.items():
         if state == "success":
             manifest = _xcom(http, run, task_id)
@@ -147,7 +153,7 @@ def run_ct_demo(stack: EmbeddedStack, token: str, progress: Progress | None = No
                 progress(f"{body['dag_id']} run {body['run_id']} triggered (bias switched off)")
             _wait(runs, airflow, progress)
             for run in runs:
-                _collect(run, airflow, http, plugin)
+                _collect(run, airflow, http, plugin, sequence["canonicalName"])
         finally:
             airflow.close()
     for run in runs:
@@ -220,8 +226,13 @@ def _print_run(run: DemoRun, url: str) -> None:
         detail = first.get("metadata") or {}
         summary = {k: detail[k] for k in ("alias", "previous", "name", "namespace", "applied", "dry_run", "url") if k in detail}
         print(f"{task_id + ':':14} {first.get('uri')} {json.dumps(summary) if summary else ''}")
-    if version:
-        print(f"model:         {plugin}/api/v1/models/{quote(version, safe='')}/lineage")
+    if run.model:
+        page = f"{plugin}/models/{quote(run.model['canonicalName'].lstrip('/'), safe='/')}/versions/{run.model['version']}"
+        print(f"model:         {page}  (id {run.model['id']})")
+        print(f"lineage:       {page}/lineage")
+        print(f"reports:       {page}/reports")
+    elif version:
+        print(f"model:         {version}")
     for task_id in EVALUATIONS:
         for evaluation_id in (run.manifests.get(task_id) or {}).get("evaluation_ids", []):
             print(f"evaluation:    {plugin}/evaluations/{evaluation_id}  ({task_id})")
