@@ -200,9 +200,9 @@ def _expectations_for(params: RobustnessParameters, eps: float) -> dict[str, dic
 
 
 def _pair_png(clean: np.ndarray, adversarial: np.ndarray, captions: tuple[str, str, str]) -> bytes:
-    difference = np.abs(adversarial - clean)
-    peak = float(difference.max()) or 1.0
-    return imaging.grid_png([clean, adversarial, difference * (255.0 / peak)], list(captions), columns=3)
+    difference = adversarial - clean  # signed, on grey: darker = lowered, lighter = raised
+    peak = float(np.abs(difference).max()) or 1.0
+    return imaging.grid_png([clean, adversarial, 127.5 + difference * (127.5 / peak)], list(captions), columns=3)
 
 
 def robustness(ctx: ComponentContext, params: RobustnessParameters) -> Result:
@@ -257,7 +257,7 @@ def robustness(ctx: ComponentContext, params: RobustnessParameters) -> Result:
                 before = f"{target.classes[clean_pred[i]]} {clean_prob[i, clean_pred[i]]:.2f}"
                 after = f"{target.classes[pred[i]]} {prob[i, pred[i]]:.2f}"
                 uri = imaging.save_picture(
-                    ctx, f"robustness-{attack}-{i}.png", _pair_png(target.x[i], x_adv, (f"clean: {before}", f"eps {eps:g}: {after}", "|difference|"))
+                    ctx, f"robustness-{attack}-{i}.png", _pair_png(target.x[i], x_adv, (f"clean: {before}", f"eps {eps:g}: {after}", "perturbation"))
                 )
                 prototype_pictures[(attack, i)] = uri
                 pictures.append(uri)
@@ -334,6 +334,6 @@ def _attack_body(facts: dict[str, float], bounds: dict[str, dict[str, float]], p
             for name, value in item["metrics"].items():
                 p.add_metric(name, value)
             if item["picture"]:
-                p.add_picture("before / after", item["picture"], caption="clean | adversarial | |difference|")
+                p.add_picture("before / after", item["picture"], caption="clean | adversarial | perturbation (grey = 0, amplified)")
 
     return body
