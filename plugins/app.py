@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -73,6 +76,8 @@ def create_app() -> FastAPI:
     async def airgenome_error(request: Request, error: AirgenomeError) -> JSONResponse:
         return JSONResponse(error.to_dict(), status_code=error.status_code)
 
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
@@ -101,3 +106,26 @@ def route_table(app: FastAPI) -> list[dict[str, Any]]:
         methods = sorted(getattr(route, "methods", None) or [])
         table.append({"path": getattr(route, "path", ""), "methods": methods})
     return table
+
+
+async def request_validation_error(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's own 422 (``{"detail": [{"loc", "msg", "input", ...}]}``), but always renderable.
+
+    FastAPI echoes the offending ``input``; a JSON ``1e999`` arrives as ``inf`` (and ``NaN`` as
+    nan), which strict JSON cannot encode, and a ``\\ud800`` escape as a lone surrogate, which
+    UTF-8 cannot: its default handler then failed with a 500. Those inputs are echoed as text.
+    """
+    errors = error.errors() if isinstance(error, RequestValidationError) else []
+    return JSONResponse({"detail": _renderable(jsonable_encoder(errors))}, status_code=422)
+
+
+def _renderable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_renderable(item) for item in value]
+    if isinstance(value, dict):
+        return {_renderable(key): _renderable(item) for key, item in value.items()}
+    return value

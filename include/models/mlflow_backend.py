@@ -290,13 +290,21 @@ class MlflowModelStore(ModelStoreBackend):
             clauses.append(f"name = {_quote(search.name)}")
         if search.q and search.q.strip():
             clauses.append(f"tags.`{SEARCH_TEXT_TAG}` LIKE {_quote('%' + search.q.strip().lower() + '%')}")
-        with self._errors("model search"):
-            page = self.client.search_model_versions(
-                " AND ".join(clauses) or None,
-                max_results=limit,
-                order_by=ORDER,
-                page_token=page_token or None,
-            )
+        _check_page_token(page_token)
+        try:
+            with self._errors("model search"):
+                page = self.client.search_model_versions(
+                    " AND ".join(clauses) or None,
+                    max_results=limit,
+                    order_by=ORDER,
+                    page_token=page_token or None,
+                )
+        except (ValueError, TypeError, AttributeError) as error:
+            # MLflow's token parser lets some garbage escape as plain Python errors
+            # (non-ASCII text, JSON that is not an object): a bad token, not a store failure.
+            if not page_token:
+                raise
+            raise _bad_page_token() from error
         return ModelPage(items=[self._record(version) for version in page], nextPageToken=page.token)
 
     def model_path(self, record: ModelRecord, scratch: Path) -> Path:
@@ -325,3 +333,30 @@ class MlflowModelStore(ModelStoreBackend):
             except (MlflowException, OSError):
                 return None
             return Path(downloaded).read_text()
+
+
+def _bad_page_token() -> InvalidInput:
+    return InvalidInput(
+        "pageToken: not a page token this model store issued; pass back nextPageToken as received",
+        details=[{"field": "pageToken", "message": "not a page token this model store issued"}],
+    )
+
+
+def _check_page_token(token: str | None) -> None:
+    """Refuse a token whose offset SQL cannot hold (MLflow's SQL store would fail on it).
+
+    Tokens stay opaque otherwise: a remote tracking server may issue its own format.
+    """
+    if not token:
+        return
+    import base64
+    import binascii
+    import json
+
+    try:
+        decoded = json.loads(base64.b64decode(token, validate=True))
+    except (ValueError, binascii.Error, RecursionError):
+        return
+    offset = decoded.get("offset") if isinstance(decoded, dict) else None
+    if isinstance(offset, int | float) and not 0 <= offset < 2**62:
+        raise _bad_page_token()

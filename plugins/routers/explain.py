@@ -190,9 +190,11 @@ def standalone_app() -> Any:
     auth manager and JWT settings), no pages.
     """
     from fastapi import Depends, FastAPI
+    from fastapi.exceptions import RequestValidationError
 
     from airgenome import __version__
     from airgenome.errors import AirgenomeError
+    from airgenome.plugins.app import request_validation_error
     from airgenome.plugins.deps import authenticated_user
     from airgenome.plugins.routers import health, visualizations
 
@@ -211,4 +213,5 @@ def standalone_app() -> Any:
     async def airgenome_error(request: Request, error: AirgenomeError) -> JSONResponse:
         return JSONResponse(error.to_dict(), status_code=error.status_code)
 
+    app.add_exception_handler(RequestValidationError, request_validation_error)
     return app
