@@ -91,6 +91,12 @@ class ImageClassifierParameters(BaseModel):
     validation_fraction: float = Field(
         default=0.2, ge=0.0, lt=1.0, description="held out per class when the input has no split.json"
     )
+    run_eagerly: bool = Field(
+        default=False,
+        description="Keras' run_eagerly: no graph tracing. Tracing MobileNetV2's training step costs "
+        "minutes on busy CPUs; for a handful of steps (smoke runs, tests) eager is faster, for real "
+        "training slower",
+    )
     deterministic: bool = Field(
         default=False, description="TensorFlow's op determinism (bitwise-repeatable runs; slower on GPU)"
     )
@@ -263,6 +269,7 @@ def train_image_classifier(ctx: ComponentContext, params: ImageClassifierParamet
                 optimizer=make_optimizer(params.optimizer, params.learning_rate),
                 loss=params.loss,
                 metrics=["accuracy"],
+                run_eagerly=params.run_eagerly,
             )
             timer = EpochTimer()
             fit_started = time.perf_counter()
