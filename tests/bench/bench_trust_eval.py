@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SIZE = 64
 REPEATS = 3
+# BENCH_TRUST_PARTS=fairness (or gradcam,robustness) runs a part; all three by default.
+PARTS = set(filter(None, os.environ.get("BENCH_TRUST_PARTS", "gradcam,robustness,fairness").split(",")))
 
 
 def best(function: Any, repeats: int = REPEATS) -> float:
@@ -196,6 +198,10 @@ def main() -> None:
     stores = StoreLocations.under(work / "stores")
     os.environ.update(stores.as_env())
     runner = Runner(stores, work / "lake")
+    if "fairness" in PARTS:
+        bench_fairness(runner, work)
+    if not PARTS & {"gradcam", "robustness"}:
+        return
 
     rng = np.random.default_rng(0)
     count = 128
@@ -207,7 +213,10 @@ def main() -> None:
     model = cnn()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.fit(pixels.astype("float32"), labels, epochs=3, verbose=0)
-    bench_gradcam(model, pixels.astype("float32"))
+    if "gradcam" in PARTS:
+        bench_gradcam(model, pixels.astype("float32"))
+    if "robustness" not in PARTS:
+        return
 
     from airgenome.models.client import ModelStore
     from airgenome.models.estimator import GenomeEstimator
@@ -230,7 +239,6 @@ def main() -> None:
     runner.model = model
     bench_robustness(runner, InputRef(f"models:/{version}", "model", {"version": version}),
                      InputRef(f"file://{images}", "images"), pixels.astype(np.float32), labels)
-    bench_fairness(runner, work)
 
 
 if __name__ == "__main__":
