@@ -145,7 +145,8 @@ def run_ct_demo(stack: EmbeddedStack, token: str, progress: Progress | None = No
             progress(f"{DAG_ID} run {runs[0].run_id} triggered (planted sex shortcut)")
             if unbiased:
                 variant = sequence_with_bias(sequence, "none", UNBIASED_PIPELINE)
-                response = plugin.post("/api/v1/sequences/run", json=variant)
+                # The upload waits for Airflow to parse and trigger it: give a busy API server time.
+                response = plugin.post("/api/v1/sequences/run", json=variant, timeout=600.0)
                 if response.status_code >= 400:
                     raise AirflowError(f"upload {UNBIASED_PIPELINE}: HTTP {response.status_code} {response.text}")
                 body = response.json()
@@ -154,6 +155,8 @@ def run_ct_demo(stack: EmbeddedStack, token: str, progress: Progress | None = No
             _wait(runs, airflow, progress)
             for run in runs:
                 _collect(run, airflow, http, plugin, sequence["canonicalName"])
+        except httpx.HTTPError as error:  # a timeout or a refused connection: say which call
+            raise AirflowError(f"{type(error).__name__} talking to {error.request.url}: {error}") from error
         finally:
             airflow.close()
     for run in runs:
