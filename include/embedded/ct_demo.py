@@ -225,7 +225,7 @@ def _print_run(run: DemoRun, url: str) -> None:
             print(f"{task_id + ':':14} {run.states.get(task_id) or 'not run'}")
             continue
         outputs = manifest.get("outputs") or {}
-        first = next(iter(outputs.values()), {})
+        first: dict[str, Any] = next(iter(outputs.values()), {})
         detail = first.get("metadata") or {}
         summary = {k: detail[k] for k in ("alias", "previous", "name", "namespace", "applied", "dry_run", "url") if k in detail}
         print(f"{task_id + ':':14} {first.get('uri')} {json.dumps(summary) if summary else ''}")
