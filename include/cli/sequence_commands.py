@@ -105,8 +105,9 @@ def render_document(raw: bytes, *, mode: str | None = None, pods: bool = False) 
             "env": redact_environment(step_environment(planned.contract, PREVIEW_RUN_ID)),
             "resources": planned.resources.to_dict(),
         }
-        if render_pod is not None:
-            # A component step runs its pod from inside its category operator.
+        if render_pod is not None and getattr(planned, "approval", None) is None:
+            # A component step runs its pod from inside its category operator; an approval
+            # step is Airflow's own task and has no pod.
             pod_of = getattr(operator, "pod_operator", None)
             entry["pod"] = render_pod(pod_of() if pod_of is not None else operator)
         tasks.append(entry)

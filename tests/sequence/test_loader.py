@@ -96,7 +96,7 @@ def test_shipped_sequences_all_load(tmp_path: Path) -> None:
     loaded, broken = scan([DAGS / "sequences"], mode="local")
     assert broken == []
     assert sorted(item.dag_id for item in loaded) == [
-        "genome-parallel", "genome-scheduled", "genome-sequential", "nested-subchains",
+        "claimed-ct", "genome-parallel", "genome-scheduled", "genome-sequential", "nested-subchains",
     ]
     loaded_k8s, broken_k8s = scan([DAGS / "sequences"], mode="kubernetes")
     assert [b.path.name for b in broken_k8s] == ["nested-subchains.json"]  # components, no image
