@@ -169,7 +169,8 @@ class ModelStore:
         text = str(version)
         if text.startswith("@"):
             return self.backend.version_by_alias(resolved, text[1:])
-        if not text.isdigit():
+        # '²'.isdigit() is True but int('²') fails, and int() refuses 4300+ digits: no such version
+        if not (text.isascii() and text.isdigit()) or len(text) > 19:
             raise NotFound(f"model {model!r} has no version {text!r} (a number, 'latest' or '@alias')")
         return self.backend.get_version(resolved, int(text))
 

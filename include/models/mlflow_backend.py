@@ -240,6 +240,8 @@ class MlflowModelStore(ModelStoreBackend):
         )
 
     def get_version(self, name: str, version: int) -> ModelRecord:
+        if not 0 < version < 2**63:  # SQL cannot even look such a number up
+            raise NotFound(f"model version {name}/{version}: not found")
         with self._errors(f"model version {name}/{version}"):
             return self._record(self.client.get_model_version(name, str(version)))
 

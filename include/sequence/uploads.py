@@ -138,7 +138,8 @@ class UploadStore:
             )
         self.folder.mkdir(parents=True, exist_ok=True)
         replaced = target.exists()
-        fd, temp_name = tempfile.mkstemp(dir=self.folder, prefix=f".{dag_id}.", suffix=".tmp")
+        # A 250-character DAG id plus the affixes would pass the file system's 255-byte name limit.
+        fd, temp_name = tempfile.mkstemp(dir=self.folder, prefix=f".{dag_id[:200]}.", suffix=".tmp")
         temp = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -178,6 +178,7 @@ def check_sequence(raw: bytes) -> Checked:
             "$: nested too deeply to be a sequence",
             details=[{"loc": "$", "msg": "nested too deeply to be a sequence"}],
         ) from None
+    _refuse_lone_surrogates(raw)
     plan = plan_sequence(sequence)
     return Checked(
         dag_id=check_dag_id(plan.dag_id),
@@ -186,6 +187,44 @@ def check_sequence(raw: bytes) -> Checked:
         schedule=sequence.schedule if isinstance(sequence.schedule, str) or plan.schedule is None else plan.schedule.text,
         tasks=[task.task_id for task in plan.tasks],
     )
+
+
+def _refuse_lone_surrogates(raw: bytes) -> None:
+    """A JSON escape like \\ud800 decodes to half a UTF-16 pair: not text, so it cannot be stored."""
+
+    def find(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return None if value.isascii() or _is_text(value) else path
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(key, str) and not _is_text(key):
+                return f"{path}.{key!r}"
+            found = find(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+            if found:
+                return found
+        return None
+
+    try:
+        where = find(json.loads(raw), "$")
+    except RecursionError:
+        raise InvalidInput(
+            "$: nested too deeply to be a sequence",
+            details=[{"loc": "$", "msg": "nested too deeply to be a sequence"}],
+        ) from None
+    if where:
+        loc = where.removeprefix("$.") if where != "$" else "$"
+        raise InvalidInput(
+            f"{loc}: contains a lone UTF-16 surrogate (an escape like \\ud800 without its pair); send valid Unicode",
+            details=[{"loc": loc, "msg": "lone surrogate: not valid Unicode text"}],
+        )
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def with_created_at(raw: bytes, uploads: UploadStore, dag_id: str) -> bytes:
