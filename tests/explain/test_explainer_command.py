@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.conftest import free_port
 from tests.explain import models
+from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,18 @@ def explainer(plugin_client, tabular_models):
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         if process.poll() is not None:
             pytest.fail(f"explainer exited: {process.stdout.read().decode()[-2000:]}")
         try:
             httpx.get(f"{url}/api/v1/health", timeout=1)
-            break
         except httpx.HTTPError:
-            time.sleep(0.3)
+            return False
+        return True
+
     try:
+        wait_until(answering, timeout_s=90, what="the standalone explainer to answer", every_s=0.3)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.explain import models
+from tests.waiting import wait_until
 
 ROWS = models.tabular_data(seed=5)[0][:3]
 
@@ -146,9 +147,7 @@ def test_latest_is_cached_for_the_resolve_ttl(
     monkeypatch.setattr(service, "resolve_ttl_s", 0.05)
     time.sleep(0.1)
     assert service.record(ref) is first
-    deadline = time.monotonic() + 10
-    while len(calls) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(calls) >= 2, timeout_s=10, what="the background refresh", every_s=0.01)
     assert len(calls) == 2
     # TTL 0: resolved on every request, synchronously.
     monkeypatch.setattr(service, "resolve_ttl_s", 0.0)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import airflow_client.client as af
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.foundation.netprocs import group_members, is_loopback, listening_addresses
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -98,26 +98,26 @@ def test_full_lifecycle(home: Path) -> None:
         config = af.Configuration(host=url, access_token=token)
         with af.ApiClient(config) as api:
             dags = af.DAGApi(api)
-            deadline = time.monotonic() + 120
-            while True:
+
+            def parsed() -> bool:
                 try:
                     dags.get_dag("airgenome_hello")
-                    break
                 except af.exceptions.NotFoundException:
-                    assert time.monotonic() < deadline, "airgenome_hello never parsed"
-                    time.sleep(0.5)
+                    return False
+                return True
+
+            wait_until(parsed, timeout_s=120, what="airgenome_hello to be parsed")
             dags.patch_dag("airgenome_hello", af.DAGPatchBody(is_paused=False))
             runs = af.DagRunApi(api)
             run = runs.trigger_dag_run(
                 "airgenome_hello", af.TriggerDAGRunPostBody(logical_date=None, conf={"from": "test"})
             )
-            deadline = time.monotonic() + 180
-            state_now = run.state
-            while state_now not in ("success", "failed"):
-                assert time.monotonic() < deadline, f"run stuck in {state_now}"
-                time.sleep(0.5)
-                state_now = runs.get_dag_run("airgenome_hello", run.dag_run_id).state
-            assert state_now == "success"
+
+            def finished() -> str | None:
+                state = runs.get_dag_run("airgenome_hello", run.dag_run_id).state
+                return state if state in ("success", "failed") else None
+
+            assert wait_until(finished, timeout_s=180, what="the airgenome_hello run to finish") == "success"
 
         # Anonymous callers get 401 from our plugin; the signed-in admin does not.
         assert httpx.get(f"{url}/airgenome/api/v1/health").status_code == 401

@@ -4,7 +4,6 @@ official `apache-airflow-client` whose conf overrides the step's PARAMETERS."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,13 +38,11 @@ def _sequence(name: str, output: Path) -> dict[str, Any]:
 
 
 def _wait_run(api: Any, dag_id: str, run_id: str, timeout_s: float = 240.0) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def finished() -> str | None:
         state = str(api.get_dag_run(dag_id, run_id).state.value)
-        if state in ("success", "failed"):
-            return state
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} of {dag_id} did not finish in {timeout_s}s")
+        return state if state in ("success", "failed") else None
+
+    return wait_until(finished, timeout_s=timeout_s, what=f"run {run_id} of {dag_id} to finish")
 
 
 def test_upload_runs_and_official_client_overrides_parameters(live_stack) -> None:
@@ -149,16 +148,13 @@ def test_replace_is_visible_and_delete_retires_the_dag(live_stack) -> None:
     assert httpx.get(f"{base}/{name}", headers=auth, timeout=30).status_code == 404
     # The loader file is re-parsed without it: its sibling DAGs move on, it does not (Airflow
     # marks it stale at its next cleanup, [scheduler] parsing_cleanup_interval).
-    deadline = time.monotonic() + 30
-    sibling = before
-    while time.monotonic() < deadline:
+    def sibling_parsed_again() -> dict[str, Any] | None:
         sibling = httpx.get(
             f"{live_stack.url}/api/v2/dags/genome-parallel", headers=auth, timeout=30
         ).json()
-        if sibling["last_parsed_time"] > before["last_parsed_time"]:
-            break
-        time.sleep(0.25)
-    assert sibling["last_parsed_time"] > before["last_parsed_time"]
+        return sibling if sibling["last_parsed_time"] > before["last_parsed_time"] else None
+
+    sibling = wait_until(sibling_parsed_again, timeout_s=30, what="the loader file's next parse", every_s=0.25)
     after = httpx.get(f"{live_stack.url}/api/v2/dags/{name}", headers=auth, timeout=30).json()
     # A parse already under way when the file was deleted may still stamp it once; the parse
     # that moved the sibling on did not include it.
