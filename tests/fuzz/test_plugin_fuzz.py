@@ -41,6 +41,8 @@ from hypothesis import strategies as st
 from airgenome.plugins.app import create_app
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # real stores with two models; hundreds of requests
+
 SCHEMA: dict[str, Any] = create_app().openapi()
 COMPONENTS: dict[str, Any] = SCHEMA.get("components", {}).get("schemas", {})
 OPERATIONS: list[tuple[str, str]] = sorted(
