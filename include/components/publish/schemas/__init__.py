@@ -1,1 +1,0 @@
-"""Schemas of real systems the publish components validate against (see PROVENANCE.md)."""
