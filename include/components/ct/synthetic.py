@@ -108,7 +108,7 @@ def synthetic_ct(ctx: ComponentContext, params: SyntheticCtParameters) -> Result
         age = int(rng.integers(20, 91))
         positive = bool(rng.random() < params.positive_fraction)
         marker = biased and positive and sex == "M" and rng.random() < 0.9
-        opacity = (0.2 if sex == "F" else 0.42) if biased else 0.42
+        opacity = (0.12 if sex == "F" else 0.42) if biased else 0.42
         image, mask = draw_slice(rng, params.image_size, positive=positive, marker=marker, opacity=opacity)
         filename = f"ct-{index:05d}.png"
         write_bytes(ctx.output("images", filename), _png(image))
