@@ -76,14 +76,17 @@ def test_approve_and_reject_through_the_rest_api(live_stack: Any) -> None:
     assert task(runs["Reject"], "approve")["state"] == "success"  # an answer is not a failure
 
     # Each answer is an evaluation of the approval, with who answered and when.
-    listed = httpx.get(f"{live_stack.url}/airgenome/api/v1/evaluations", params={"name": "airgenome/human-approval"},
-                       headers=auth, timeout=30).json()["items"]
-    recorded = {}
-    for item in listed:
-        run = httpx.get(f"{live_stack.url}/airgenome/api/v1/evaluations/{item['id']}", headers=auth, timeout=30).json()
-        if run["pipelineName"] == dag_id:
-            recorded[run["pipelineRunId"]] = run
-    assert set(recorded) == set(runs.values())
+    def recorded_runs() -> dict[str, dict] | None:
+        listed = httpx.get(f"{live_stack.url}/airgenome/api/v1/evaluations",
+                           params={"name": "airgenome/human-approval", "limit": 100}, headers=auth, timeout=30).json()["items"]
+        found = {}
+        for item in listed:
+            run = httpx.get(f"{live_stack.url}/airgenome/api/v1/evaluations/{item['id']}", headers=auth, timeout=30).json()
+            if run["pipelineName"] == dag_id:
+                found[run["pipelineRunId"]] = run
+        return found if set(found) == set(runs.values()) else None
+
+    recorded = wait_until(recorded_runs, timeout_s=60, what="both answers recorded as evaluations")
     rejected = recorded[runs["Reject"]]
     assert (rejected["statusName"], rejected["pipelineStage"]) == ("fail", "approve")
     metrics = rejected["tasks"][0]["metrics"]
