@@ -154,7 +154,8 @@ def test_replace_is_visible_and_delete_retires_the_dag(live_stack) -> None:
         ).json()
         return sibling if sibling["last_parsed_time"] > before["last_parsed_time"] else None
 
-    sibling = wait_until(sibling_parsed_again, timeout_s=30, what="the loader file's next parse", every_s=0.25)
+    # The loader re-parses every shipped sequence (claimed-ct among them): allow a busy machine 2 min.
+    sibling = wait_until(sibling_parsed_again, timeout_s=120, what="the loader file's next parse", every_s=0.25)
     after = httpx.get(f"{live_stack.url}/api/v2/dags/{name}", headers=auth, timeout=30).json()
     # A parse already under way when the file was deleted may still stamp it once; the parse
     # that moved the sibling on did not include it.
