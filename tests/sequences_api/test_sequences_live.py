@@ -148,17 +148,19 @@ def test_replace_is_visible_and_delete_retires_the_dag(live_stack) -> None:
     assert httpx.get(f"{base}/{name}", headers=auth, timeout=30).status_code == 404
     # The loader file is re-parsed without it: its sibling DAGs move on, it does not (Airflow
     # marks it stale at its next cleanup, [scheduler] parsing_cleanup_interval).
-    def sibling_parsed_again() -> dict[str, Any] | None:
-        sibling = httpx.get(
-            f"{live_stack.url}/api/v2/dags/genome-parallel", headers=auth, timeout=30
-        ).json()
-        return sibling if sibling["last_parsed_time"] > before["last_parsed_time"] else None
+    # A parse already under way when the file was deleted may still stamp it once (after the
+    # sibling, in that same parse); a later parse moves the sibling on and no longer stamps it.
+    # If the deleted DAG kept being parsed, the sibling would never get ahead: the wait fails.
+    def sibling_ahead_of_the_deleted_dag() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        sibling = httpx.get(f"{live_stack.url}/api/v2/dags/genome-parallel", headers=auth, timeout=30).json()
+        gone = httpx.get(f"{live_stack.url}/api/v2/dags/{name}", headers=auth, timeout=30).json()
+        ahead = sibling["last_parsed_time"] > max(before["last_parsed_time"], gone["last_parsed_time"])
+        return (sibling, gone) if ahead else None
 
     # The loader re-parses every shipped sequence (claimed-ct among them): allow a busy machine 2 min.
-    sibling = wait_until(sibling_parsed_again, timeout_s=120, what="the loader file's next parse", every_s=0.25)
-    after = httpx.get(f"{live_stack.url}/api/v2/dags/{name}", headers=auth, timeout=30).json()
-    # A parse already under way when the file was deleted may still stamp it once; the parse
-    # that moved the sibling on did not include it.
+    sibling, after = wait_until(
+        sibling_ahead_of_the_deleted_dag, timeout_s=120, what="a parse of the loader file without it", every_s=0.25
+    )
     assert after["last_parsed_time"] < sibling["last_parsed_time"]
 
 
