@@ -251,7 +251,7 @@ def test_detail_page_shows_the_tree_escaped(plugin_client, runs) -> None:
     genome = plugin_client.client.get(f"/evaluations/{runs['genome'].id}", headers=plugin_client.headers())
     assert genome.status_code == 200
     html = genome.text
-    assert "Tasks (3 tasks, 5 prototypes)" in html
+    assert "Tasks (3 tasks, 5 prototypes, 0 pictures)" in html
     assert "<code>{my_split:0.7} &lt; 0.76</code>" in html
     assert html.count("prototype <code>id:id-123</code>") == 5
     assert html.count("<span class='fail'>fail</span>") == 1 + 5 + 5  # run, prototypes, expectations
