@@ -174,7 +174,16 @@ class BlessApprovalOperator(ApprovalOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         from airgenome.sequence.approval import Decision, approval_settings, record_decision, responder
 
-        answered = super().execute_complete(context=context, event=event)  # skips downstream on Reject
+        from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        # On Reject, Airflow's ApprovalOperator skips what follows by *raising*
+        # DownstreamTasksSkipped (the task runner turns it into skips), so the answer is
+        # recorded before that exception is let through: a rejection must never go unrecorded.
+        skipped: DownstreamTasksSkipped | None = None
+        try:
+            answered = super().execute_complete(context=context, event=event)
+        except DownstreamTasksSkipped as raised:
+            skipped, answered = raised, {"chosen_options": list(event["chosen_options"])}
         ti = context["ti"]
         upstream = self._upstream(context)
         responded_at = event.get("responded_at") or datetime.now(UTC)
@@ -191,6 +200,8 @@ class BlessApprovalOperator(ApprovalOperator):
             decision, upstream, pipeline_name=self._pipeline(context), settings=approval_settings(upstream.manifest)
         )
         self.log.info("approval recorded: %s by %s (evaluation %s)", decision.choice, decision.who, recorded["evaluation_id"])
+        if skipped is not None:
+            raise skipped
         return recorded
 
 

@@ -245,3 +245,40 @@ def test_operator_records_an_answer_on_resume_and_skips_asking_when_not_required
     manifest["metrics"] = {"approval": {"required": False}}
     recorded = operator.execute({"ti": Ti(), "task_instance": Ti()})  # type: ignore[arg-type]
     assert recorded["respondedBy"] == "not required by the blessing policy"
+
+
+@pytest.mark.slow
+def test_a_rejection_is_recorded_even_though_airflow_skips_what_follows_by_raising(stores: Any) -> None:
+    # Airflow's ApprovalOperator skips the downstream steps on Reject by raising
+    # DownstreamTasksSkipped: the answer must be recorded before that exception leaves.
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from airgenome.operators.categories import BlessApprovalOperator
+
+    manifest = {**MANIFEST, "model_version": stores.record.id}
+    pushed: dict[str, Any] = {}
+
+    class Ti:
+        dag_id, run_id, task_id, map_index = "p", "r3", "approve", -1
+
+        def xcom_pull(self, task_ids: str, key: str) -> Any:
+            return manifest if task_ids == "bless" else None
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            pushed[key] = value
+
+    with DAG("p", schedule=None):
+        operator = BlessApprovalOperator(task_id="approve", blessing_task_ids=["bless"], pipeline_name="p")
+        operator >> EmptyOperator(task_id="publish")
+    event = {"chosen_options": ["Reject"], "params_input": {}, "responded_at": datetime.now(UTC),
+             "responded_by_user": {"id": "carol", "name": "carol"}, "timedout": False}
+    with pytest.raises(DownstreamTasksSkipped) as raised:
+        operator.execute_complete({"ti": Ti(), "task_instance": Ti(), "task": operator}, event)  # type: ignore[arg-type]
+    assert [getattr(t, "task_id", t) for t in raised.value.tasks] == ["publish"]
+    tags = stores.models.get_model(stores.record.id).tags
+    assert (tags[TAG_VERDICT], tags[TAG_DECISION], tags[TAG_BY]) == (NOT_BLESSED, "Reject", "carol")
+    runs = [stores.evaluations.get(item.id) for item in stores.evaluations.search(name=EVALUATION_NAME, limit=100)]
+    recorded = [r for r in runs if r.pipeline_run_id == "r3"]
+    assert [(r.status, r.tasks[0].metrics["respondedBy"]) for r in recorded] == [(0, "carol")]
