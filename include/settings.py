@@ -148,6 +148,14 @@ OPTIONS: tuple[Option, ...] = (
            minimum=1),
     Option("max_step_name_length", "integer", "Longest step name.", "100", default="100", minimum=1),
     Option("max_retries", "integer", "Most retries a step may ask for.", "10", default="10", minimum=0),
+    # -- the plugin's sequence API ----------------------------------------------------------
+    Option("sequence_save_wait_s", "float", "Seconds a sequence save waits for its DAG to become visible.",
+           "10", default="10", minimum=0),
+    Option("sequence_run_wait_s", "float",
+           "Seconds a run upload waits for its DAG before a 503 (the file is kept).", "60", default="60",
+           minimum=0),
+    Option("airflow_api_url", "string", "Airflow's REST API as the plugin reaches it.",
+           "http://airflow-api-server:8080", default_text="the socket the request arrived on"),
     # -- explanations ----------------------------------------------------------------------
     Option("explain_workers", "integer", "Worker threads computing explanations.", "3",
            default_text="min(4, CPUs - 1), at least 1", minimum=1),

@@ -172,9 +172,9 @@ class BlessApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from airgenome.sequence.approval import Decision, approval_settings, record_decision, responder
-
         from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        from airgenome.sequence.approval import Decision, approval_settings, record_decision, responder
 
         # On Reject, Airflow's ApprovalOperator skips what follows by *raising*
         # DownstreamTasksSkipped (the task runner turns it into skips), so the answer is

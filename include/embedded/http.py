@@ -76,7 +76,7 @@ class AirflowClient:
             dag = self.get_dag(dag_id)
             if dag is not None:
                 return dag
-            time.sleep(0.25)
+            time.sleep(1.0)
         raise AirflowError(f"DAG {dag_id!r} did not appear within {timeout_s:.0f}s")
 
     def unpause(self, dag_id: str) -> None:

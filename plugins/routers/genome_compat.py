@@ -12,13 +12,13 @@ from fastapi import APIRouter, Request, status
 from airgenome.plugins.deps import CanEditDags, CanTriggerDags
 from airgenome.plugins.routers.sequences import (
     BODY_DOC,
-    SAVE_WAIT_S,
     Body,
     SavedSequence,
     TriggeredRun,
     airflow_api,
     save,
     save_and_run,
+    save_wait_s,
 )
 
 router = APIRouter(tags=["genome"])
@@ -37,7 +37,7 @@ GENOME_PREFIX = "/v1.0/genome/compute/sequencer"
 def genome_sequencer(request: Request, raw: Body) -> SavedSequence:
     """Genome's create-a-pipeline (schedule optional); the DAG appears at once."""
     with airflow_api(request) as api:
-        return save(request, api, raw, SAVE_WAIT_S)
+        return save(request, api, raw, save_wait_s())
 
 
 @router.post(

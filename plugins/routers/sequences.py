@@ -9,7 +9,6 @@ caller's own token (see the README, "How the plugin talks to Airflow").
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
+from airgenome import settings
 from airgenome.errors import AirgenomeError, InvalidInput, PayloadTooLarge, Unavailable
 from airgenome.plugins.deps import CanEditDags, CanReadDags, CanTriggerDags
 from airgenome.sequence.airflow_api import AirflowApi
@@ -26,10 +26,18 @@ router = APIRouter(tags=["sequences"])
 
 PREFIX = "/api/v1/sequences"
 PLUGIN_PREFIX = "/airgenome"  # the plugin's mount (plugins/app.py URL_PREFIX)
-# How long `save` waits for the DAG before answering (the DAG still appears later if not).
-SAVE_WAIT_S = float(os.environ.get("AIRGENOME_SEQUENCE_SAVE_WAIT_S", "10"))
-# How long `run` waits for the DAG to exist before giving up with 503.
-RUN_WAIT_S = float(os.environ.get("AIRGENOME_SEQUENCE_RUN_WAIT_S", "60"))
+
+
+def save_wait_s() -> float:
+    """How long `save` waits for the DAG before answering (the DAG still appears later if not)."""
+    return settings.number("sequence_save_wait_s") or 0.0
+
+
+def run_wait_s() -> float:
+    """How long `run` waits for the DAG to exist before giving up with 503."""
+    return settings.number("sequence_run_wait_s") or 0.0
+
+
 JSON_TYPES = ("application/json", "text/json")
 BODY_DOC = {
     "requestBody": {
@@ -271,9 +279,7 @@ def airflow_root(request: Request) -> str:
 
 def airflow_api_url(request: Request) -> str:
     """Loopback to the api-server that serves this very request (or AIRGENOME_AIRFLOW_API_URL)."""
-    configured = os.environ.get("AIRGENOME_AIRFLOW_API_URL") or os.environ.get(
-        "AIRFLOW__AIRGENOME__AIRFLOW_API_URL"
-    )
+    configured = settings.string("airflow_api_url")
     if configured:
         return configured.rstrip("/")
     host, port = request.scope.get("server") or ("127.0.0.1", 8080)
@@ -335,11 +341,12 @@ def save(request: Request, api: AirflowApi, raw: bytes, wait_s: float) -> SavedS
 
 def save_and_run(request: Request, raw: bytes, conf: dict[str, Any] | None = None) -> TriggeredRun:
     with airflow_api(request) as api:
-        saved = save(request, api, raw, RUN_WAIT_S)
+        wait_s = run_wait_s()
+        saved = save(request, api, raw, wait_s)
         if not saved.visible:
             raise Unavailable(
                 f"sequence saved as {saved.file}, but Airflow did not show DAG "
-                f"{saved.dag_id!r} within {RUN_WAIT_S:.0f}s; trigger it later "
+                f"{saved.dag_id!r} within {wait_s:.0f}s; trigger it later "
                 f"(POST /api/v2/dags/{saved.dag_id}/dagRuns). {saved.warning or ''}".strip()
             )
         api.unpause(saved.dag_id)
@@ -443,7 +450,7 @@ def validate(raw: Body) -> ValidationResult:
 def create_or_replace(request: Request, raw: Body) -> SavedSequence:
     """Create or replace a sequence (a schedule included); its DAG appears at once."""
     with airflow_api(request) as api:
-        return save(request, api, raw, SAVE_WAIT_S)
+        return save(request, api, raw, save_wait_s())
 
 
 @router.post(
