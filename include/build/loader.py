@@ -35,18 +35,39 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_dags(loader_file: str, folders: list[Path] | None = None) -> dict[str, DAG]:
-    """DAG id -> DAG for every valid sequence, attributed to ``loader_file``."""
+def requested_dag_id() -> str | None:
+    """The one DAG a worker parses this file for (Airflow's parsing context), else None.
+
+    A task's process parses the DAG file to find its task; building every other sequence's DAG
+    there is wasted start-up on each step (Airflow documents this optimisation for dynamic DAG
+    files). The DAG processor has no such context and builds them all.
+    """
+    from airflow.sdk import get_parsing_context
+
+    dag_id: str | None = get_parsing_context().dag_id
+    return dag_id
+
+
+def build_dags(loader_file: str, folders: list[Path] | None = None, only: str | None = None) -> dict[str, DAG]:
+    """DAG id -> DAG for every valid sequence (or only the DAG ``only``), attributed to ``loader_file``.
+
+    Every file is still validated, so which file owns a DAG id is decided exactly as the DAG
+    processor decides it.
+    """
     from airgenome.build.render import build_dag
 
     with _collector_paused():
         loaded, _broken = scan(folders or sequence_folders(loader_file))
-        return {item.dag_id: build_dag(item.plan, fileloc=loader_file) for item in loaded}
+        return {
+            item.dag_id: build_dag(item.plan, fileloc=loader_file)
+            for item in loaded
+            if only is None or item.dag_id == only
+        }
 
 
 def publish_dags(namespace: MutableMapping[str, Any], loader_file: str) -> list[str]:
     """Put every valid sequence's DAG into a DAG file's globals (where the DagBag looks)."""
-    dags = build_dags(loader_file)
+    dags = build_dags(loader_file, only=requested_dag_id())
     for dag_id, dag in dags.items():
         namespace[f"sequence_dag__{dag_id}"] = dag
     return sorted(dags)

@@ -146,3 +146,18 @@ def test_build_dags_pauses_the_collector_only_while_building(tmp_path: Path, mon
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_worker_parsing_for_one_dag_builds_only_that_dag(tmp_path: Path, monkeypatch) -> None:
+    # Airflow sets the parsing context when a task's process parses the DAG file for its task.
+    from airgenome.build import loader
+
+    _write(tmp_path / "one.json", spec([echo("a")], pipelineName="one"))
+    _write(tmp_path / "two.json", spec([echo("a")], pipelineName="two"))
+    monkeypatch.setattr(loader, "sequence_folders", lambda *args: [tmp_path])
+    namespace: dict = {}
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "two")
+    assert loader.publish_dags(namespace, __file__) == ["two"]
+    assert sorted(namespace) == ["sequence_dag__two"]
+    monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID")
+    assert loader.publish_dags({}, __file__) == ["one", "two"]  # the DAG processor: every DAG
