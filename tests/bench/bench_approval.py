@@ -4,8 +4,9 @@ Starts its own embedded stack (free port, temp home, a temp DAG bundle holding t
 loader and two sequences) and, for R runs each:
 
 - ``approval_bench``: ``before`` (genome.noop) -> ``approve`` (an approval step) -> ``publish``
-  (genome.noop). Once ``approve`` parks in ``awaiting_input`` (and has settled 2.5 s: an answer
-  sent within ~1 s of parking can fail the task on 3.3), the bench answers Approve through
+  (genome.noop). Once ``approve`` parks in ``awaiting_input`` (and the scheduler has logged the
+  parking process's exit, plus 1 s: an earlier answer can fail the task on 3.3), the bench
+  answers Approve through
   ``PATCH .../hitlDetails`` and measures the time from just before that call to the moment
   Airflow records ``publish``'s start.
 - the anchor, ``chain_bench``: ``first`` -> ``second`` (genome.noop): the time from ``first``'s
@@ -36,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-SETTLE_S = 2.5
+SETTLE_S = 1.0
 
 
 def _bundle(folder: Path) -> None:
@@ -98,10 +99,22 @@ class Client:
         raise SystemExit(f"{dag_id} {run_id} {task_id}: not there within {timeout_s:.0f}s")
 
 
-def approve_to_publish(client: Client) -> float:
+def scheduler_saw_parking(home: Path, dag_id: str, run_id: str) -> bool:
+    """Airflow 3.3 race: answer only after the scheduler handled the parking process's exit
+    event, or it marks the resumed task failed (tests/plugin_pages/test_approval_live.py)."""
+    log = home / "logs" / "scheduler.log"
+    wanted = f"TaskInstance Finished: dag_id={dag_id}, task_id=approve, run_id={run_id},"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return any(wanted in line and "state=awaiting_input" in line for line in text.splitlines())
+
+
+def approve_to_publish(client: Client, home: Path) -> float:
     dag_id = "approval_bench"
     run_id = client.trigger(dag_id)
     client.wait_task(dag_id, run_id, "approve", lambda t: t.get("state") == "awaiting_input")
+    deadline = time.monotonic() + 120
+    while not scheduler_saw_parking(home, dag_id, run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
     time.sleep(SETTLE_S)
     sent = datetime.now(UTC)
     answered = client.http.patch(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
@@ -147,10 +160,10 @@ def main() -> int:
         client = Client(state.url, admin_token(stack))
         for dag_id in ("approval_bench", "chain_bench"):
             client.wait_dag(dag_id)
-        approve_to_publish(client)  # warm-up: the first task of a fresh API server is slow
+        approve_to_publish(client, home / "home")  # warm-up: the first task of a fresh API server is slow
         dependency_gap(client)
         for _ in range(args.runs):
-            approvals.append(approve_to_publish(client))
+            approvals.append(approve_to_publish(client, home / "home"))
             gaps.append(dependency_gap(client))
     finally:
         stack.down()
