@@ -126,6 +126,10 @@ OPTIONS: tuple[Option, ...] = (
            "Kubernetes Secret whose keys model-store-uri, evaluation-store-uri (and optionally "
            "model-registry-uri) reach step pods as secret references.",
            "airgenome-stores", default=DEFAULT_STORE_SECRET),
+    Option("connections_secret_name", "string",
+           "Kubernetes Secret whose keys (Airflow connection ids) hold the SQLAlchemy URLs step pods get "
+           "for connection parameters (input.table's conn_id).", "airgenome-connections",
+           default="airgenome-connections"),
     Option("secret_env_from", "list",
            "Comma-separated Kubernetes Secrets whose keys all become environment variables of "
            "step pods (envFrom), e.g. object-store credentials for the lake.",

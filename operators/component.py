@@ -231,6 +231,7 @@ class ComponentOperator(BaseOperator):
         env = base_environment()
         env.update(step_environment(self.contract, run_id, conf))
         env.update(extra)
+        env.update(self._connections_for_worker())
         self._step = StepProcess(self.log, self.contract.step_name)
         with tempfile.TemporaryDirectory(prefix="airgenome-component-") as workdir:
             result_path = Path(workdir) / "result.json"
@@ -249,8 +250,22 @@ class ComponentOperator(BaseOperator):
             loaded: dict[str, Any] = json.loads(result_path.read_text())
             return loaded
 
+    def _connection_ids(self) -> list[str]:
+        from airgenome.operators.connections import connection_ids
+
+        return connection_ids(registry.get(self.component), self.parameters)
+
+    def _connections_for_worker(self) -> dict[str, str]:
+        from airgenome.operators.connections import resolve_for_worker
+
+        try:
+            return resolve_for_worker(self._connection_ids())
+        except InvalidInput as error:  # a missing connection does not appear by retrying
+            raise AirflowFailException(f"{self.task_id}.parameters.{error.message}") from None
+
     def pod_operator(self, extra: Mapping[str, str] | None = None) -> Any:
         """The pod this step runs as in kubernetes mode (also for `render --pods`)."""
+        from airgenome.operators.connections import secret_references
         from airgenome.operators.pod import GenomePodOperator
 
         spec = registry.get(self.component)
@@ -271,6 +286,7 @@ class ComponentOperator(BaseOperator):
             memory=self.memory,
             gpu=self.gpu,
             env_vars=env,
+            connection_secrets=secret_references(self._connection_ids()),
             do_xcom_push=spec.container is None,
             skip_on_exit_code=EXIT_SKIP,
         )

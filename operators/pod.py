@@ -21,7 +21,7 @@ image, command, argument or env value containing ``{{ ... }}`` reaches the pod l
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -80,6 +80,7 @@ class GenomePodOperator(KubernetesPodOperator):
         cpu: str | None = None,
         memory: str | None = None,
         gpu: int = 0,
+        connection_secrets: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(gpu, bool) or not isinstance(gpu, int) or gpu < 0:
@@ -88,6 +89,8 @@ class GenomePodOperator(KubernetesPodOperator):
         self.cpu = _quantity(task_id, "cpu", cpu)
         self.memory = _quantity(task_id, "memory", memory)
         self.gpu = gpu
+        # env variable -> key of the connections Secret (airgenome.operators.connections)
+        self.connection_secrets = dict(connection_secrets or {})
         if gpu > 0:
             kwargs.setdefault("pool", gpu_pool_name())
             kwargs.setdefault("pool_slots", gpu)
@@ -163,6 +166,16 @@ class GenomePodOperator(KubernetesPodOperator):
             )
             for name, (key, optional) in secret_variables.items()
         ]
+        references += [
+            k8s.V1EnvVar(
+                name=name,
+                value_from=k8s.V1EnvVarSource(
+                    secret_key_ref=k8s.V1SecretKeySelector(name=platform.connections_secret_name, key=key)
+                ),
+            )
+            for name, key in sorted(self.connection_secrets.items())
+        ]
+        kept = [env for env in kept if env.name not in self.connection_secrets]
         container.env = kept + literal + references
         if platform.secret_env_from:
             named = {source.secret_ref.name for source in container.env_from or [] if source.secret_ref}

@@ -77,6 +77,8 @@ class PodSettings:
     store_secret_name: str = settings.DEFAULT_STORE_SECRET
     # Secrets whose keys all become environment variables of step pods.
     secret_env_from: tuple[str, ...] = ()
+    # The Secret whose keys (connection ids) carry connection URLs (airgenome.operators.connections).
+    connections_secret_name: str = "airgenome-connections"
 
 
 def gpu_pool_name() -> str:
@@ -97,4 +99,5 @@ def pod_settings() -> PodSettings:
         gpu_node_selector=_node_selector(selector) if selector is not None else {},
         store_secret_name=settings.string("store_secret_name") or settings.DEFAULT_STORE_SECRET,
         secret_env_from=settings.string_list("secret_env_from"),
+        connections_secret_name=settings.string("connections_secret_name") or "airgenome-connections",
     )

@@ -21,6 +21,15 @@ from airgenome.settings import StoreLocations
 OUTCOMES = ("success", "skip")
 
 
+# A connection's URL reaches a step as AIRGENOME_CONNECTION_<ID> (ID upper-cased, other
+# characters as '_'): set by the worker (local mode) or from a Secret key (kubernetes mode).
+CONNECTION_PREFIX = "AIRGENOME_CONNECTION_"
+
+
+def connection_variable(conn_id: str) -> str:
+    return CONNECTION_PREFIX + "".join(c if c.isalnum() else "_" for c in conn_id).upper()
+
+
 class SkipStep(Exception):  # noqa: N818 - it is an outcome, not an error
     """Raised by a component that has nothing to do (e.g. no rows left, model not blessed).
 
@@ -75,6 +84,8 @@ class ComponentContext:
     stores: StoreLocations
     lake_root: str
     gpus: int = 0
+    # connection variable -> URL (see `connection_variable`); secrets, never logged
+    connections: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def output(self, name: str, filename: str | None = None) -> str:
         """The URI of one output (a folder per output; ``filename`` inside it)."""
@@ -95,6 +106,13 @@ class ComponentContext:
         if not version:
             raise ComponentFailed(f"input {name!r} carries no model version ({ref.uri!r})")
         return str(version)
+
+    def connection(self, conn_id: str) -> str:
+        """The URL of an Airflow connection this step was given (for a connection parameter)."""
+        url = self.connections.get(connection_variable(conn_id))
+        if not url:
+            raise ComponentFailed(f"conn_id: connection {conn_id!r} was not given to this step")
+        return url
 
     def input(self, name: str) -> InputRef:
         try:

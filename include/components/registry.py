@@ -107,6 +107,8 @@ class ComponentSpec:
     extra: str | None = None  # the pip extra whose packages it needs (airgenome[extra])
     aliases: tuple[str, ...] = ()  # older names that still resolve (Genome payloads)
     example: Mapping[str, Any] = field(default_factory=dict)  # example parameters
+    # Parameters whose value is an Airflow connection id: the worker resolves it (airgenome.operators.connections).
+    connections: tuple[str, ...] = ()
     # Set for container-image components (descriptor files): how the pod runs it.
     container: Any = None
     source: str = "builtin"  # builtin | entry-point:<dist> | descriptor:<file>

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from airgenome.components.context import (
+    CONNECTION_PREFIX,
     ComponentContext,
     ComponentFailed,
     InputRef,
@@ -106,6 +107,7 @@ def context_from_environment(component: str, environ: Mapping[str, str]) -> tupl
         stores=stores,
         lake_root=root,
         gpus=int(gpus_text) if gpus_text.isdigit() else 0,
+        connections={k: v for k, v in environ.items() if k.startswith(CONNECTION_PREFIX) and v},
     )
     return context, parameters
 

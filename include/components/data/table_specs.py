@@ -3,6 +3,7 @@ import: parameter models only; implementations import their heavy libraries insi
 
 from __future__ import annotations
 
+from airgenome.components.data.sql import TableQueryParameters
 from airgenome.components.data.tables import (
     ColumnsParameters,
     FilterParameters,
@@ -14,6 +15,18 @@ from airgenome.components.registry import ComponentSpec, Port, lazy
 _TABLES = "airgenome.components.data.tables"
 
 SPECS: tuple[ComponentSpec, ...] = (
+    ComponentSpec(
+        name="input.table",
+        summary="the rows of one read query (SELECT / WITH, values bound as :name) through an Airflow "
+        "connection, as a table; the connection's URL is resolved by the worker (masked) or comes from a "
+        "Kubernetes Secret, never from the spec",
+        load=lazy("airgenome.components.data.sql", "table_query"),
+        params=TableQueryParameters,
+        outputs={"table": Port("table", "the query's rows (Parquet)")},
+        connections=("conn_id",),
+        example={"conn_id": "warehouse", "sql": "SELECT * FROM metadata WHERE age >= :min_age",
+                 "parameters": {"min_age": 18}},
+    ),
     ComponentSpec(
         name="filter.rows",
         summary="keep the rows where a predicate in CLAIMED's syntax holds (safe expression language, "
