@@ -112,3 +112,37 @@ def test_a_table_flows_from_one_component_to_the_next_in_a_local_run(
     assert trained["component"] == "train.sklearn-forest"
     assert trained["metrics"]["train_rows"] == 90  # 75 % of the 120 rows the first step wrote
     assert 0.0 <= trained["metrics"]["accuracy_test"] <= 1.0
+
+
+def test_a_query_through_an_airflow_connection_feeds_the_next_step(
+    airflow_metadata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from airgenome.build.loader import build_dags
+
+    database = tmp_path / "warehouse.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE metadata (filename TEXT, finding TEXT)")
+        db.executemany("INSERT INTO metadata VALUES (?, ?)",
+                       [("a.png", "Pneumonia/Viral/COVID-19"), ("b.nii.gz", "No Finding"), ("c.png", "No Finding")])
+    # The worker resolves the connection (here from AIRFLOW_CONN_*); the spec names only its id.
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    document = {
+        "pipelineName": "from-sql",
+        "application": "app",
+        "steps": [
+            {"stepName": "load", "component": "input.table",
+             "parameters": {"conn_id": "warehouse", "sql": "SELECT * FROM metadata ORDER BY filename"}},
+            {"stepName": "drop-volumes", "component": "filter.rows",
+             "parameters": {"predicate": "~metadata.filename.str.contains('.gz')"}, "inputs": {"table": "load.table"}},
+        ],
+    }
+    bundle = _bundle(tmp_path, monkeypatch, document)
+    run = build_dags(str(bundle / "sequences_loader.py"))["from-sql"].test()
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()} == {"load": "success", "drop-volumes": "success"}
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    loaded = tis["load"].xcom_pull(task_ids="load")
+    kept = tis["drop-volumes"].xcom_pull(task_ids="drop-volumes")
+    assert (loaded["outputs"]["table"]["metadata"]["rows"], kept["outputs"]["table"]["metadata"]["rows"]) == (3, 2)
+    assert str(database) not in json.dumps(loaded)  # the connection's URL is not in XCom
