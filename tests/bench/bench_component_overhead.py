@@ -68,7 +68,8 @@ def _parse(value: str | None) -> datetime:
 
 class Client:
     def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        # A fresh API server's first calls can take minutes on 2 busy CPUs: wait, don't fail.
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=300)
 
     def wait_dag(self, dag_id: str, timeout_s: float = 300) -> None:
         deadline = time.monotonic() + timeout_s
