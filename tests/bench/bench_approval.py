@@ -32,10 +32,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench.bench_component_overhead import Client as ChainClient  # noqa: E402
+from tests.bench.bench_component_overhead import _parse as _at  # noqa: E402
 
 SETTLE_S = 1.0
 
@@ -60,23 +61,8 @@ def _bundle(folder: Path) -> None:
         (folder / "sequences" / f"{name}.json").write_text(json.dumps(body))
 
 
-def _at(value: str | None) -> datetime:
-    assert value is not None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-class Client:
-    def __init__(self, url: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-
-    def wait_dag(self, dag_id: str, timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.http.get(f"/api/v2/dags/{dag_id}").status_code == 200:
-                self.http.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-                return
-            time.sleep(1)
-        raise SystemExit(f"DAG {dag_id} never appeared")
+class Client(ChainClient):
+    """The no-op chain bench's client (DAG wait, unpause) plus single-task reads."""
 
     def trigger(self, dag_id: str) -> str:
         run_after = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
