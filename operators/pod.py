@@ -16,6 +16,14 @@ allow-list refuses every image.
 
 Nothing from a spec is a Jinja template: the operator declares no template fields, so an
 image, command, argument or env value containing ``{{ ... }}`` reaches the pod literally.
+
+A failed pod fails its task with `PodStepFailed`, whose message names the cause as the cluster
+reported it: an image that cannot be pulled (the kubelet's reason and the pull error from the
+pod's events), a pod never scheduled (the scheduler's message), a pod still Pending at the
+start-up timeout (its container's waiting reason and the last warning event), a container
+killed for memory (``OOMKilled`` and the memory limit), or an exit code with the last lines of
+the container's log. The provider alone reports all of these as "Pod <name> returned a
+failure." (its start-up errors survive only as the chained exception).
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.utils.pod_manager import (
+    PodLaunchFailedException,
+    PodLaunchTimeoutException,
+)
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from kubernetes.client import models as k8s
 
 from airgenome import settings
@@ -43,6 +56,13 @@ _QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|
 PREVIEW_RUN_ID = "preview"
 LABEL_PIPELINE = "airgenome.io/pipeline"
 LABEL_STEP = "airgenome.io/step"
+# Waiting reasons of a container whose image the kubelet cannot pull.
+IMAGE_PULL_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
+LOG_TAIL_LINES = 8  # last lines of the container's log quoted in a failure
+
+
+class PodStepFailed(AirflowException):
+    """A step's pod failed; the message names the cause the cluster reported."""
 
 
 def _quantity(task_id: str, name: str, value: str | None) -> str | None:
@@ -122,7 +142,99 @@ class GenomePodOperator(KubernetesPodOperator):
         if secrets:
             # Pod log lines are redacted here too, whatever log pipeline the worker has.
             self.log_formatter = RedactingLogFormatter(secrets, self.log_formatter)
-        return super().execute(context)
+        self._failure_cause: str | None = None
+        self._log_tail = LogTail(
+            self.base_container_name, secrets, self.log_formatter, prefix=self.container_name_log_prefix_enabled
+        )
+        self.log_formatter = self._log_tail
+        try:
+            return super().execute(context)
+        except AirflowSkipException:
+            raise
+        except AirflowException as failure:
+            if self._failure_cause is None:
+                raise
+            raise PodStepFailed(f"step {self.contract.step_name!r}: {self._failure_cause}") from failure
+
+    # -- failures: name the cause the cluster reported -------------------------------------
+
+    def await_pod_start(self, pod: k8s.V1Pod) -> None:
+        try:
+            super().await_pod_start(pod)
+        except (PodLaunchFailedException, PodLaunchTimeoutException) as error:
+            self._failure_cause = self._start_failure(pod, error)
+            raise
+
+    def cleanup(
+        self,
+        pod: k8s.V1Pod,
+        remote_pod: k8s.V1Pod,
+        xcom_result: dict[Any, Any] | None = None,
+        context: Context | None = None,
+    ) -> None:
+        if getattr(self, "_failure_cause", None) is None and remote_pod is not None:
+            self._failure_cause = self._container_failure(remote_pod)
+        super().cleanup(pod, remote_pod, xcom_result, context)
+
+    def _start_failure(self, pod: k8s.V1Pod, error: Exception) -> str:
+        """Why the pod did not start, from its current status and events (best effort)."""
+        remote = _quietly(lambda: self.pod_manager.read_pod(pod))
+        events = _quietly(lambda: list(self.pod_manager.read_pod_events(pod).items)) or []
+        warnings = [e for e in events if getattr(e, "type", None) == "Warning"]
+        last_warning = f"; last warning event: {warnings[-1].reason}: {warnings[-1].message}" if warnings else ""
+        status = getattr(remote, "status", None)
+        for condition in (getattr(status, "conditions", None) or []):
+            if condition.type == "PodScheduled" and condition.status != "True":
+                return (f"the pod was never scheduled within the {self.schedule_timeout_seconds}s "
+                        f"schedule timeout (schedule_timeout_seconds): {condition.reason}: {condition.message}")
+        for container in (getattr(status, "container_statuses", None) or []):
+            waiting = getattr(container.state, "waiting", None) if container.state else None
+            if waiting is None or container.name != self.base_container_name:
+                continue
+            if waiting.reason in IMAGE_PULL_REASONS:
+                pull_errors = [e.message for e in warnings if "pull image" in (e.message or "")]
+                detail = pull_errors[-1] if pull_errors else (waiting.message or "")
+                return (f"the pod never started: its image {container.image or self.image!r} cannot be pulled "
+                        f"({waiting.reason}): {detail}")
+            if isinstance(error, PodLaunchTimeoutException):
+                message = f": {waiting.message}" if waiting.message else ""
+                return (f"the pod was still Pending after the {self.startup_timeout_seconds}s start-up timeout "
+                        f"(startup_timeout_seconds): container {container.name!r} waiting in "
+                        f"{waiting.reason}{message}{last_warning}")
+        return f"the pod did not start: {error}{last_warning}"
+
+    def _container_failure(self, remote_pod: k8s.V1Pod) -> str | None:
+        """Why the step's container failed (None when it did not fail)."""
+        status = getattr(remote_pod, "status", None)
+        container = next(
+            (c for c in (getattr(status, "container_statuses", None) or []) if c.name == self.base_container_name),
+            None,
+        )
+        state = container.state if container is not None else None
+        terminated = getattr(state, "terminated", None)
+        waiting = getattr(state, "waiting", None)
+        log_tail = getattr(self, "_log_tail", None)
+        tail = log_tail.text() if log_tail is not None else ""
+        if terminated is not None and terminated.exit_code not in (0, None):
+            if terminated.reason == "OOMKilled":
+                limit = self._memory_limit()
+                where = f"its memory limit {limit}" if limit else "the node's memory (no memory limit is set)"
+                return (f"the container was killed for using more than {where} (OOMKilled, exit code "
+                        f"{terminated.exit_code}); raise the step's resources.memory{tail}")
+            message = f": {terminated.message.strip()}" if terminated.message else ""
+            return f"the container exited with code {terminated.exit_code} ({terminated.reason}){message}{tail}"
+        if waiting is not None and getattr(status, "phase", None) == "Failed":
+            message = f": {waiting.message}" if waiting.message else ""
+            return f"the container never started: {waiting.reason}{message}"
+        return None
+
+    def _memory_limit(self) -> str | None:
+        request = getattr(self, "pod_request_obj", None)
+        containers = getattr(getattr(request, "spec", None), "containers", None) or []
+        for container in containers:
+            if container.name == self.base_container_name and container.resources is not None:
+                return (container.resources.limits or {}).get("memory")
+        return self.memory
 
     def build_pod_request_obj(
         self, context: Context | None = None, *, dry_run: bool = False
@@ -222,6 +334,47 @@ class GenomePodOperator(KubernetesPodOperator):
         spec.tolerations = tolerations
         # An operator's own node_selector wins over the platform default.
         spec.node_selector = {**settings.gpu_node_selector, **(spec.node_selector or {})}
+
+
+def _quietly(read: Callable[[], Any]) -> Any:
+    """One diagnostic read of the cluster; a failure to read is not the task's error."""
+    try:
+        return read()
+    except Exception:
+        return None
+
+
+class LogTail:
+    """KPO's ``log_formatter``: keeps the last lines of the step container's log (redacted)
+    for the failure message, and formats every line as the formatter it wraps would."""
+
+    def __init__(
+        self,
+        container: str,
+        secrets: list[str],
+        inner: Callable[[str, str], str] | None = None,
+        *,
+        prefix: bool = True,
+    ) -> None:
+        import collections
+
+        self.container = container
+        self.secrets = list(secrets)
+        self.inner = inner
+        self.prefix = prefix
+        self.lines: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+
+    def __call__(self, container_name: str, message: str) -> str:
+        if container_name == self.container:
+            self.lines.extend(line for line in redact(message, self.secrets).splitlines() if line.strip())
+        if self.inner is not None:
+            return self.inner(container_name, message)
+        return f"[{container_name}] {message}" if self.prefix else message
+
+    def text(self) -> str:
+        if not self.lines:
+            return ""
+        return "; last log lines:\n" + "\n".join(f"  {line}" for line in self.lines)
 
 
 class RedactingLogFormatter:

@@ -39,6 +39,27 @@ What a controller would do is a *hook* per plural in `StandInKubernetes.object_h
 under the lock after each create and patch with the stored object (it may set ``status`` or
 create pods). The default hook for ``inferenceservices`` plays KServe's controller: Ready with
 a URL, unless the object's name is in `unready_objects` (then Ready stays False with a reason).
+A *view* per plural in `StandInKubernetes.object_views` runs under the lock before objects of
+that plural are served, for controllers that act on what they watch. Deleting an object deletes
+the pods whose ``ownerReferences`` name it (the garbage collector). ``sparkapplications`` play
+the spark-operator (`tests.standin.spark_operator`): SUBMITTED, the driver pod ``<name>-driver``
+(run as a local process in execute mode), then RUNNING and COMPLETED or FAILED with its error.
+
+Faults on request: a pod annotated ``standin.airgenome.io/fault: <FAULT>`` (`FAULT_ANNOTATION`)
+behaves as a cluster does when that goes wrong, in either mode, with the container statuses,
+conditions and events a kubelet / scheduler would report (`FAULTS`):
+
+- ``ImagePullBackOff``: stays ``Pending``, its container waiting with reason
+  ``ImagePullBackOff`` ('Back-off pulling image "<image>"'), events Failed / BackOff;
+- ``Unschedulable``: stays ``Pending`` with ``PodScheduled=False`` (reason ``Unschedulable``,
+  "0/1 nodes are available: 1 Insufficient memory."), event FailedScheduling;
+- ``ContainerCreating``: scheduled but stays ``Pending``, its container waiting in
+  ``ContainerCreating``, event FailedMount (a volume that never mounts);
+- ``OOMKilled``: runs, then the container is terminated with exit code 137 and reason
+  ``OOMKilled`` (execute mode: its process is started and SIGKILLed at once, as the kernel's
+  OOM killer would), phase ``Failed``.
+
+The process of a pending fault is never started.
 """
 
 from __future__ import annotations
@@ -75,6 +96,11 @@ RESULT_VARIABLE = "AIRGENOME_RESULT_PATH"
 WS_PROTOCOLS = ("v4.channel.k8s.io", "channel.k8s.io")
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+# Fault injection: the annotation a test puts on a pod, and the faults the stand-in plays.
+FAULT_ANNOTATION = "standin.airgenome.io/fault"
+PENDING_FAULTS = ("ImagePullBackOff", "Unschedulable", "ContainerCreating")
+FAULTS = (*PENDING_FAULTS, "OOMKilled")
+OOM_EXIT_CODE = 137  # 128 + SIGKILL, as the kubelet reports an OOM-killed container
 
 
 def _now() -> str:
@@ -211,9 +237,16 @@ class StandInKubernetes:
         self.created: list[dict[str, Any]] = []
         # Custom objects by (group, version, plural, namespace, name), and controller stand-ins.
         self.objects: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+        from tests.standin import spark_operator  # imports this module: late
+
         self.object_hooks: dict[str, Callable[[StandInKubernetes, dict[str, Any]], None]] = {
             "inferenceservices": ready_inference_service,
+            "sparkapplications": spark_operator.submit_application,
         }
+        self.object_views: dict[str, Callable[[StandInKubernetes, dict[str, Any]], None]] = {
+            "sparkapplications": spark_operator.observe_application,
+        }
+        self.application_states: dict[tuple[str, str], list[str]] = {}  # SparkApplication states seen
         self.unready_objects: set[str] = set()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # a pod's process wrote or exited
@@ -298,6 +331,7 @@ class StandInKubernetes:
             self.created.clear()
             self.objects.clear()
             self.unready_objects.clear()
+            self.application_states.clear()
 
     # -- pod life ----------------------------------------------------------------------
     def _fails(self, manifest: dict[str, Any]) -> bool:
@@ -336,14 +370,17 @@ class StandInKubernetes:
     def _finish(self, pod: _Pod) -> None:
         if pod.exit_code is not None or self.execute:
             return
+        if pod_fault(pod.manifest) == "OOMKilled":
+            self._terminate(pod, OOM_EXIT_CODE, "OOMKilled")
+            return
         failed = self._fails(pod.manifest)
         self._terminate(pod, 1 if failed else 0, "Error" if failed else "Completed",
                         "simulated step failure" if failed else None)
 
     def _advance_on_read(self, pod: _Pod) -> None:
         pod.reads += 1
-        if self.execute:
-            return  # the process drives the pod
+        if self.execute or pod_fault(pod.manifest) in PENDING_FAULTS:
+            return  # the process drives the pod; a pending fault stays Pending
         if pod.phase == "Pending" and pod.reads > self.pending_reads:
             self._set_phase(pod, "Running")
         elif pod.phase == "Running" and pod.exit_code is None:
@@ -361,7 +398,7 @@ class StandInKubernetes:
             else:
                 state = {"waiting": {"reason": "CreateContainerConfigError", "message": pod.config_error}}
         elif pod.phase == "Pending":
-            state = {"waiting": {"reason": "ContainerCreating"}}
+            state = {"waiting": _fault_waiting(pod.manifest, container)}
         elif name == SIDECAR:
             if pod.sidecar_killed:
                 state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": pod.started_at,
@@ -396,10 +433,10 @@ class StandInKubernetes:
         modelled = [containers[0], *(c for c in containers[1:] if c.get("name") == SIDECAR)]
         return {
             "phase": pod.phase,
-            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "conditions": [_scheduled_condition(pod.manifest)],
             "containerStatuses": [self._container_status(pod, c) for c in modelled],
             "startTime": pod.manifest["metadata"]["creationTimestamp"],
-        }
+        } | _unscheduled_status(pod.manifest)
 
     # -- execute mode: the main container as a local process -----------------------------
     def _environment(self, pod: _Pod) -> tuple[dict[str, str], str | None]:
@@ -479,6 +516,8 @@ class StandInKubernetes:
         except OSError as failure:
             self._terminate(pod, 128, "StartError", f"stand-in: cannot start {argv[0]}: {failure}")
             return
+        if pod_fault(pod.manifest) == "OOMKilled":
+            self._kill(pod, "the OOM killer (fault OOMKilled)")
         pump = threading.Thread(target=self._pump, args=(pod, pod.process), name=f"standin-pod-{pod.name}", daemon=True)
         watchdog = threading.Timer(self.execute_timeout_s, self._timeout, args=(pod,))
         watchdog.daemon = True
@@ -509,7 +548,10 @@ class StandInKubernetes:
             if code < 0:  # killed by a signal: the kubelet reports 128 + signal
                 code = 128 - code
             message = f"stand-in: killed because {pod.killed_because}" if pod.killed_because else None
-            self._terminate(pod, code, "Completed" if code == 0 else "Error", message)
+            reason = "Completed" if code == 0 else "Error"
+            if code == OOM_EXIT_CODE and pod_fault(pod.manifest) == "OOMKilled":
+                reason, message = "OOMKilled", None  # what the kubelet reports: no message
+            self._terminate(pod, code, reason, message)
             self._changed.notify_all()
 
     def _timeout(self, pod: _Pod) -> None:
@@ -536,6 +578,10 @@ class StandInKubernetes:
             return 422, _status_body(422, "Invalid", "metadata.name: Required value")
         if (namespace, name) in self.pods:
             return 409, _status_body(409, "AlreadyExists", f'pods "{name}" already exists')
+        try:
+            pod_fault(body)
+        except ValueError as error:
+            return 422, _status_body(422, "Invalid", str(error))
         manifest = json.loads(json.dumps(body))
         manifest["metadata"].update(
             namespace=namespace,
@@ -547,7 +593,7 @@ class StandInKubernetes:
         pod = self.pods[(namespace, name)] = _Pod(manifest=manifest)
         self.created.append(manifest)
         answer = self.pod_json(pod)  # as created: Pending
-        if self.execute:
+        if self.execute and pod_fault(manifest) not in PENDING_FAULTS:
             self._start(pod)
         return 201, answer
 
@@ -601,6 +647,20 @@ class StandInKubernetes:
         if hook is not None:
             hook(self, obj)
 
+    def _observe_objects(self, plural: str) -> None:
+        view = self.object_views.get(plural)
+        if view is not None:
+            for key, obj in list(self.objects.items()):
+                if key[2] == plural:
+                    view(self, obj)
+
+    def delete_object(self, key: tuple[str, str, str, str, str]) -> None:
+        """Delete a custom object, and with it the pods it owns (the garbage collector)."""
+        uid = self.objects.pop(key)["metadata"]["uid"]
+        for pod_key, pod in list(self.pods.items()):
+            if any(ref.get("uid") == uid for ref in pod.manifest["metadata"].get("ownerReferences") or []):
+                self.delete_pod(pod_key)
+
     def delete_pod(self, key: tuple[str, str]) -> _Pod:
         pod = self.deleted[key] = self.pods.pop(key)
         self._kill(pod, "its pod was deleted")
@@ -616,6 +676,7 @@ class StandInKubernetes:
         elif pod.phase != "Pending":
             image = pod.manifest["spec"]["containers"][0].get("image")
             reasons += [("Pulled", f'Container image "{image}" already present'), ("Started", "Started container")]
+        reasons = _fault_events(pod.manifest, reasons)
         return [
             {
                 "metadata": {"name": f"{name}.{index}", "uid": f"{pod.manifest['metadata']['uid']}-{index}",
@@ -624,10 +685,70 @@ class StandInKubernetes:
                                    "fieldPath": "spec.containers{base}"},
                 "reason": reason,
                 "message": message,
-                "type": "Warning" if reason == "Failed" else "Normal",
+                "type": "Warning" if reason in WARNING_EVENTS else "Normal",
             }
             for index, (reason, message) in enumerate(reasons)
         ]
+
+
+def pod_fault(manifest: dict[str, Any]) -> str | None:
+    """The fault a test asked this pod to play (`FAULT_ANNOTATION`), or None."""
+    fault = ((manifest.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION)
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(f"{FAULT_ANNOTATION}: {fault!r} is not one of {', '.join(FAULTS)}")
+    return fault
+
+
+WARNING_EVENTS = ("Failed", "BackOff", "FailedScheduling", "FailedMount", "OOMKilling")
+UNSCHEDULABLE_MESSAGE = (
+    "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: "
+    "1 No preemption victims found for incoming pod."
+)
+FAILED_MOUNT_MESSAGE = (
+    'MountVolume.SetUp failed for volume "lake" : mount failed: exit status 32: '
+    "mount.nfs: Connection timed out"
+)
+
+
+def _scheduled_condition(manifest: dict[str, Any]) -> dict[str, Any]:
+    if pod_fault(manifest) == "Unschedulable":
+        return {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": UNSCHEDULABLE_MESSAGE, "lastTransitionTime": manifest["metadata"]["creationTimestamp"]}
+    return {"type": "PodScheduled", "status": "True"}
+
+
+def _unscheduled_status(manifest: dict[str, Any]) -> dict[str, Any]:
+    """An unscheduled pod has no container statuses and no start time yet."""
+    return {"containerStatuses": None, "startTime": None} if pod_fault(manifest) == "Unschedulable" else {}
+
+
+def _fault_waiting(manifest: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """A container's ``waiting`` state while its pod is Pending."""
+    fault = pod_fault(manifest)
+    if fault == "ImagePullBackOff" and container.get("name") != SIDECAR:
+        return {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{container.get("image", "")}"'}
+    return {"reason": "ContainerCreating"}
+
+
+def _fault_events(manifest: dict[str, Any], usual: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The events a cluster records for a pod playing a fault (else `usual`)."""
+    fault = pod_fault(manifest)
+    image = manifest["spec"]["containers"][0].get("image", "")
+    if fault == "ImagePullBackOff":
+        return [
+            ("Scheduled", "Successfully assigned to standin-node"),
+            ("Pulling", f'Pulling image "{image}"'),
+            ("Failed", f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and '
+                       f'unpack image "{image}": not found'),
+            ("Failed", "Error: ErrImagePull"),
+            ("BackOff", f'Back-off pulling image "{image}"'),
+            ("Failed", "Error: ImagePullBackOff"),
+        ]
+    if fault == "Unschedulable":
+        return [("FailedScheduling", UNSCHEDULABLE_MESSAGE)]
+    if fault == "ContainerCreating":
+        return [("Scheduled", "Successfully assigned to standin-node"), ("FailedMount", FAILED_MOUNT_MESSAGE)]
+    return usual
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -676,6 +797,8 @@ def default_log_lines(manifest: dict[str, Any], failed: bool) -> list[str]:
         f"PIPELINE_RUNID={env.get('PIPELINE_RUNID')}",
         f"PARAMETERS={env.get('PARAMETERS')}",
     ]
+    if pod_fault(manifest) == "OOMKilled":
+        return lines  # killed before it could say more
     lines.append("step failed: simulated step failure" if failed else "step done")
     return lines
 
@@ -858,6 +981,7 @@ class _Handler(BaseHTTPRequestHandler):
         rest = segments[6:]
         cluster = self.cluster
         with cluster._lock:
+            cluster._observe_objects(plural)
             if not rest:
                 if self.command == "POST":
                     self._send_json(*cluster.create_object(group, version, namespace, plural, body or {}))
@@ -881,7 +1005,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command == "PATCH":
                 self._send_json(*cluster.patch_object(key, body))
             elif self.command == "DELETE":
-                del cluster.objects[key]
+                cluster.delete_object(key)
                 self._send_json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success",
                                       "details": {"name": rest[0], "group": group, "kind": plural}})
             else:
