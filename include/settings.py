@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -116,6 +116,12 @@ OPTIONS: tuple[Option, ...] = (
     # -- how steps run -------------------------------------------------------------------
     Option("execution_mode", "choice", "How sequence steps run: local (subprocess) or kubernetes (pod).",
            "kubernetes", default="local", choices=MODES),
+    Option("warm_runtime_socket", "path",
+           "Unix socket of a warm component runtime (python -m airgenome.components.warm) that "
+           "forks each local component step from preloaded libraries instead of starting a "
+           "fresh Python. Empty, or not answering: a fresh process per step.",
+           "/opt/airflow/airgenome/run/warm-runtime.sock",
+           default_text="none (the embedded stack starts one at <home>/run/warm-runtime.sock)"),
     Option("allowed_images", "list",
            "Comma-separated image patterns (fnmatch) step pods may use. Empty: every image is "
            "refused in kubernetes mode (not used in local mode).",
@@ -388,3 +394,13 @@ def redact_uri(uri: str) -> str:
 def redact_environment(env: dict[str, str]) -> dict[str, str]:
     """``env`` with every URI password masked (for printing an environment)."""
     return {name: redact_uri(value) for name, value in env.items()}
+
+
+# Worker variables a step never sees: Airflow's config (DB URL, Fernet key, JWT secret) and
+# secrets exposed as environment variables.
+AIRFLOW_PRIVATE_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "_AIRFLOW")
+
+
+def without_airflow_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without Airflow's configuration and secrets: what a component step may see."""
+    return {k: v for k, v in env.items() if not k.startswith(AIRFLOW_PRIVATE_PREFIXES)}

@@ -237,7 +237,7 @@ class ComponentOperator(BaseOperator):
             result_path = Path(workdir) / "result.json"
             env[RESULT_VARIABLE] = str(result_path)
             try:
-                self._step.run(self.argv(), env, workdir)
+                self._step.run_component(self.component, env, workdir)
             except StepFailed as failed:
                 if failed.exit_code == EXIT_SKIP:
                     manifest = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -293,6 +293,10 @@ class ComponentOperator(BaseOperator):
 
     def _run_pod(self, context: Context, extra: Mapping[str, str]) -> dict[str, Any]:
         spec = registry.get(self.component)
+        if spec.category == "spark":  # a SparkApplication through the spark-operator, not a pod
+            from airgenome.operators.spark import run_spark_step
+
+            return run_spark_step(self, context, extra)
         env = dict(extra)
         if spec.container is not None:
             inputs = {k: v["uri"] for k, v in json.loads(extra[INPUTS_VARIABLE]).items()}

@@ -13,26 +13,27 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airgenome.components.warm import Request, read_answer, send_request
 from airgenome.operators.secrets import mask_store_secrets, redact
 from airgenome.sequence.contract import StepContract, step_environment
+from airgenome.settings import without_airflow_secrets
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 STDERR_TAIL_LINES = 20
-# Worker variables a step never sees: Airflow's config (DB URL, Fernet key, JWT secret)
-# and secrets exposed as environment variables.
-_PRIVATE_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "_AIRFLOW")
 
 
 def component_argv(component: str) -> list[str]:
@@ -42,8 +43,7 @@ def component_argv(component: str) -> list[str]:
 
 
 def base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    source = os.environ if environ is None else environ
-    return {k: v for k, v in source.items() if not k.startswith(_PRIVATE_PREFIXES)}
+    return without_airflow_secrets(os.environ if environ is None else environ)
 
 
 class StepFailed(AirflowException):
@@ -63,11 +63,23 @@ class StepProcess:
         self.log = log
         self.step_name = step_name
         self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None  # the step's pid when the warm runtime forked it
         self.secrets: list[str] = []
+
+    def run_component(self, component: str, env: dict[str, str], workdir: str) -> None:
+        """Run a component step: forked by the warm runtime when one answers on the
+        configured socket, else in a fresh Python (the same entrypoint, the same isolation)."""
+        socket_path = warm_runtime_socket()
+        if socket_path is not None:
+            connection = connect_warm_runtime(socket_path)
+            if connection is not None:
+                self._run_warm(connection, component, env, workdir)
+                return
+            self.log.warning("the warm runtime at %s does not answer; starting a fresh process", socket_path)
+        self.run(component_argv(component), env, workdir)
 
     def run(self, argv: list[str], env: dict[str, str], workdir: str) -> None:
         self.secrets = mask_store_secrets()
-        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         try:
             process = subprocess.Popen(
                 argv,
@@ -81,14 +93,52 @@ class StepProcess:
         except OSError as error:
             raise StepFailed(f"step {self.step_name!r} could not start {argv[0]!r}: {error}") from error
         self.process = process
+        self._supervise(process.stdout, process.stderr, process.wait)
+
+    def _run_warm(self, connection: socket.socket, component: str, env: dict[str, str], workdir: str) -> None:
+        self.secrets = mask_store_secrets()
+        with connection:
+            out_read, out_write = os.pipe()
+            err_read, err_write = os.pipe()
+            try:
+                send_request(connection, Request(component=component, env=env, cwd=workdir), [out_write, err_write])
+            except OSError as error:
+                for fd in (out_read, err_read):
+                    os.close(fd)
+                raise StepFailed(f"step {self.step_name!r}: the warm runtime refused the step: {error}") from error
+            finally:  # the child holds the write ends now: EOF comes when it exits
+                os.close(out_write)
+                os.close(err_write)
+            answers = connection.makefile("rb")
+            first = read_answer(answers)
+            if first is None or "pid" not in first:
+                for fd in (out_read, err_read):
+                    os.close(fd)
+                raise StepFailed(f"step {self.step_name!r}: the warm runtime did not start the step")
+            self.pid = int(first["pid"])
+
+            def wait() -> int:
+                last = read_answer(answers)
+                if last is None or "returncode" not in last:
+                    raise StepFailed(f"step {self.step_name!r}: the warm runtime stopped during the step")
+                return int(last["returncode"])
+
+            try:
+                self._supervise(os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"), wait)
+            finally:
+                self.pid = None
+
+    def _supervise(self, stdout: IO[bytes] | None, stderr: IO[bytes] | None, wait: Callable[[], int]) -> None:
+        """Stream both outputs into the task log while waiting for the exit code."""
+        tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         readers = [
-            threading.Thread(target=self._pump, args=(process.stdout, "stdout", None), daemon=True),
-            threading.Thread(target=self._pump, args=(process.stderr, "stderr", tail), daemon=True),
+            threading.Thread(target=self._pump, args=(stdout, "stdout", None), daemon=True),
+            threading.Thread(target=self._pump, args=(stderr, "stderr", tail), daemon=True),
         ]
         for reader in readers:
             reader.start()
         try:
-            code = process.wait()
+            code = wait()
         except BaseException:  # the task's execution_timeout or a kill: take the step down too
             self.terminate()
             raise
@@ -114,6 +164,9 @@ class StepProcess:
             self.log.info("[%s] %s", name, line)
 
     def terminate(self) -> None:
+        if self.pid is not None:  # a warm-runtime child leads its own session
+            _kill_group(self.pid)
+            return
         process = self.process
         if process is None or process.poll() is not None:
             return
@@ -124,6 +177,30 @@ class StepProcess:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def warm_runtime_socket() -> Path | None:
+    from airgenome import settings
+
+    return settings.path("warm_runtime_socket")
+
+
+def connect_warm_runtime(path: Path) -> socket.socket | None:
+    """A connection to the warm runtime, or None when nothing answers there."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(str(path))
+    except OSError:
+        connection.close()
+        return None
+    return connection
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class GenomeStepOperator(BaseOperator):
@@ -165,7 +242,11 @@ class GenomeStepOperator(BaseOperator):
         self.log.info("running step %r: %s", self.contract.step_name, argv)
         self._step = StepProcess(self.log, self.contract.step_name)
         with tempfile.TemporaryDirectory(prefix="airgenome-step-") as workdir:
-            self._step.run(argv, env, workdir)  # no XCom: steps hand data over via the stores
+            # No XCom: steps hand data over via the stores.
+            if self.component is not None and not self.args:
+                self._step.run_component(self.component, env, workdir)
+            else:
+                self._step.run(argv, env, workdir)
 
     def on_kill(self) -> None:
         if self._step is not None:

@@ -51,13 +51,13 @@ def requested_dag_id() -> str | None:
 def build_dags(loader_file: str, folders: list[Path] | None = None, only: str | None = None) -> dict[str, DAG]:
     """DAG id -> DAG for every valid sequence (or only the DAG ``only``), attributed to ``loader_file``.
 
-    Every file is still validated, so which file owns a DAG id is decided exactly as the DAG
-    processor decides it.
+    With ``only``, files naming other pipelines are not even validated; which file owns
+    ``only`` is still decided exactly as the DAG processor decides it (`scan`).
     """
     from airgenome.build.render import build_dag
 
     with _collector_paused():
-        loaded, _broken = scan(folders or sequence_folders(loader_file))
+        loaded, _broken = scan(folders or sequence_folders(loader_file), only=only)
         return {
             item.dag_id: build_dag(item.plan, fileloc=loader_file)
             for item in loaded

@@ -53,6 +53,10 @@ class EmbeddedPaths:
     def pools_file(self) -> Path:
         return self.home / "pools.json"
 
+    @property
+    def warm_runtime_socket(self) -> Path:
+        return self.home / "run" / "warm-runtime.sock"
+
 
 def _load_or_create_secrets(paths: EmbeddedPaths) -> dict[str, str]:
     """Secrets shared by all processes (JWT signing, Fernet), made once per home."""
@@ -148,4 +152,6 @@ def airflow_env(paths: EmbeddedPaths, port: int, gpu_slots: int | None = None) -
         env["AIRGENOME_GPU_SLOTS"] = str(gpu_slots)
     env.update(settings.store_locations(paths.home).as_env())
     env.setdefault("AIRGENOME_UPLOADS_FOLDER", str(settings.uploads_folder(paths.home)))
+    env.setdefault("AIRGENOME_WARM_RUNTIME_SOCKET", str(paths.warm_runtime_socket))
     return env
+

@@ -21,12 +21,16 @@ from pathlib import Path
 from airgenome.embedded import http
 from airgenome.embedded.config import DEFAULT_PORT, EmbeddedPaths, airflow_env
 from airgenome.embedded.pools import PoolError, ensure_gpu_pool, gpu_slots
+from airgenome.settings import without_airflow_secrets
 
 COMPONENTS: dict[str, list[str]] = {
-    "api-server": ["api-server", "--host", "127.0.0.1"],
-    "scheduler": ["scheduler", "--skip-serve-logs"],
-    "dag-processor": ["dag-processor"],
-    "triggerer": ["triggerer", "--skip-serve-logs"],
+    "api-server": ["-m", "airflow", "api-server", "--host", "127.0.0.1"],
+    "scheduler": ["-m", "airflow", "scheduler", "--skip-serve-logs"],
+    "dag-processor": ["-m", "airflow", "dag-processor"],
+    "triggerer": ["-m", "airflow", "triggerer", "--skip-serve-logs"],
+    # Forks local component steps from preloaded libraries (airgenome.components.warm); it
+    # runs without Airflow's configuration or secrets, like the steps it starts.
+    "warm-runtime": ["-m", "airgenome.components.warm"],
 }
 # The API server is healthy 30-60 s after start on an idle 2-CPU machine; measured over 200 s
 # when a second stack starts beside a busy one (the suite does), so wait generously: a stack
@@ -160,7 +164,7 @@ class EmbeddedStack:
         state = StackState(port=port, started_at=time.time())
         try:
             for name, args in COMPONENTS.items():
-                state.pids[name] = self._spawn(name, args, env)
+                state.pids[name] = self._spawn(name, self._arguments(name, args), self._environment(name, env))
                 self._save_state(state)
                 self._progress(f"started {name} (pid {state.pids[name]})")
             self._wait_healthy(state)
@@ -196,10 +200,19 @@ class EmbeddedStack:
         if result.returncode != 0:
             raise StackError(f"`airflow db migrate` failed (exit {result.returncode}); see {log}")
 
+    def _arguments(self, name: str, args: list[str]) -> list[str]:
+        if name == "warm-runtime":
+            return [*args, "--socket", str(self.paths.warm_runtime_socket)]
+        return args
+
+    @staticmethod
+    def _environment(name: str, env: dict[str, str]) -> dict[str, str]:
+        return without_airflow_secrets(env) if name == "warm-runtime" else env
+
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> int:
         log = (self.paths.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args],
+            [sys.executable, *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -17,6 +17,7 @@ Parsing reads the files and nothing else: no network, no database, no heavy impo
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import Any
 
 from airgenome import settings
 from airgenome.errors import AirgenomeError, InvalidInput
-from airgenome.sequence.plan import Plan, plan_sequence
+from airgenome.sequence.plan import Plan, dag_id_of_name, plan_sequence
 from airgenome.sequence.validate import parse_sequence
 
 SHIPPED_FOLDER_NAME = "sequences"
@@ -107,8 +108,27 @@ def _load_one(path: Path, mode: str) -> Plan | BrokenSequence:
     return result
 
 
-def scan(folders: list[Path], *, mode: str | None = None) -> tuple[list[LoadedSequence], list[BrokenSequence]]:
-    """Validate and plan every sequence file; a DAG id used twice breaks the later file."""
+def _may_define(path: Path, dag_id: str) -> bool:
+    """False only when the file plainly names another pipeline: it cannot own ``dag_id``.
+
+    A file that is not a JSON object with a string pipelineName is validated in full.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return True
+    name = data.get("pipelineName") if isinstance(data, dict) else None
+    return not isinstance(name, str) or dag_id_of_name(name) == dag_id
+
+
+def scan(
+    folders: list[Path], *, mode: str | None = None, only: str | None = None
+) -> tuple[list[LoadedSequence], list[BrokenSequence]]:
+    """Validate and plan every sequence file; a DAG id used twice breaks the later file.
+
+    ``only`` (a task's process, which needs one DAG): files that plainly name another pipeline
+    are not validated, which cannot change who owns ``only`` (the first valid file naming it).
+    """
     from airgenome.sequence.config import execution_mode
 
     try:
@@ -119,6 +139,8 @@ def scan(folders: list[Path], *, mode: str | None = None) -> tuple[list[LoadedSe
     broken: list[BrokenSequence] = []
     owners: dict[str, Path] = {}
     for path in sequence_files(folders):
+        if only is not None and not _may_define(path, only):
+            continue
         result = _load_one(path, chosen)
         if isinstance(result, BrokenSequence):
             broken.append(result)

@@ -38,6 +38,11 @@ def dag_id_for(seq: Sequence) -> str:
     return _sanitise_dag_id(seq.pipelineName)
 
 
+def dag_id_of_name(name: str) -> str:
+    """The DAG id a pipelineName becomes (what `dag_id_for` returns for its sequence)."""
+    return _sanitise_dag_id(name)
+
+
 def _sanitise_dag_id(name: str) -> str:
     dag_id = _DAG_ID_BAD.sub("_", name.strip())[:250]
     # A leading dot would make the upload file hidden; an empty name still needs an id.

@@ -20,6 +20,10 @@ def _bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: dict[str,
     (bundle / "sequences").mkdir(parents=True)
     shutil.copy(settings.REPO_ROOT / "dags" / "sequences_loader.py", bundle)
     (bundle / "sequences" / f"{document['pipelineName']}.json").write_text(json.dumps(document))
+    # Airflow's serializer copies settings.DAGS_FOLDER when first imported: import it before
+    # the patch, or this test's folder would stay in every later serialization.
+    import airflow.serialization.serialized_objects  # noqa: F401
+
     monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(bundle))
     monkeypatch.setattr("airflow.settings.DAGS_FOLDER", str(bundle))
     monkeypatch.setenv("AIRGENOME_UPLOADS_FOLDER", str(tmp_path / "no-uploads"))

@@ -83,7 +83,7 @@ def test_full_lifecycle(home: Path) -> None:
 
         status = json.loads(cli(home, "status", "--json").stdout)
         assert status["running"] is True and status["healthy"] is True
-        assert sorted(status["pids"]) == ["api-server", "dag-processor", "scheduler", "triggerer"]
+        assert sorted(status["pids"]) == ["api-server", "dag-processor", "scheduler", "triggerer", "warm-runtime"]
 
         # A token from POST /auth/token with the generated credentials...
         passwords = json.loads((home / "passwords.json").read_text())

@@ -161,3 +161,26 @@ def test_a_worker_parsing_for_one_dag_builds_only_that_dag(tmp_path: Path, monke
     assert sorted(namespace) == ["sequence_dag__two"]
     monkeypatch.delenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID")
     assert loader.publish_dags({}, __file__) == ["one", "two"]  # the DAG processor: every DAG
+
+
+def test_a_worker_decides_who_owns_its_dag_as_the_dag_processor_does(tmp_path: Path, monkeypatch) -> None:
+    from airgenome.sequence import loader as sequence_loader
+    from airgenome.sequence.loader import scan
+
+    # a.json is broken and names "two"; b.json owns "two"; c.json names it again (a duplicate);
+    # d.json names another pipeline; e.json is not JSON at all.
+    (tmp_path / "a.json").write_text(json.dumps({"pipelineName": "two", "steps": "nope"}))
+    _write(tmp_path / "b.json", spec([echo("a")], pipelineName="two", description="b"))
+    _write(tmp_path / "c.json", spec([echo("a")], pipelineName="two", description="c"))
+    _write(tmp_path / "d.json", spec([echo("a")], pipelineName="one"))
+    (tmp_path / "e.json").write_text("{not json")
+    validated: list[str] = []
+    real = sequence_loader._load_one
+    monkeypatch.setattr(sequence_loader, "_load_one", lambda path, mode: validated.append(path.name) or real(path, mode))
+    everything, _ = scan([tmp_path])
+    validated.clear()
+    worker, broken = scan([tmp_path], only="two")
+    assert [item.path.name for item in worker] == ["b.json"]
+    assert [item.path.name for item in everything if item.dag_id == "two"] == ["b.json"]
+    assert validated == ["a.json", "b.json", "c.json", "e.json"]  # never d.json
+    assert sorted(item.path.name for item in broken) == ["a.json", "c.json", "e.json"]
