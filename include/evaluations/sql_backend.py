@@ -9,6 +9,13 @@ never block the writer), `busy_timeout` (a writer waits for the lock instead of 
 `BEGIN IMMEDIATE` for writes (the write lock is taken up front, so two writers never
 deadlock upgrading read locks), and a bounded retry with backoff should SQLite still
 answer "database is locked". `synchronous=FULL`: a committed run survives power loss.
+
+The same bounded retry (`WriteRetry`: attempts, a total deadline, exponential backoff with
+jitter; its sleep and clock injectable) covers a store that cannot be reached (a database
+file whose volume is gone, a server refusing connections). A retried save that finds its run
+already stored (the earlier attempt committed, then lost its connection) does not add it
+twice. Giving up raises `Unavailable` naming the store (password redacted), the cause and the
+attempts; nothing of that write is stored, and the step fails so that Airflow retries it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +66,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_ATTEMPTS = 8
+WRITE_DEADLINE_S = 120.0
 _WRITE = "airgenome_write"  # execution option: this transaction writes
 
 
@@ -212,14 +221,57 @@ def _is_locked(error: OperationalError) -> bool:
     return "database is locked" in text or "database table is locked" in text or "busy" in text
 
 
-def _sqlite_engine(uri: str) -> Engine:
+# What drivers say when the database cannot be reached at all (SQLite, psycopg, PyMySQL).
+_UNREACHABLE = (
+    "unable to open database file",
+    "disk i/o error",
+    "could not connect",
+    "connection refused",
+    "server closed the connection",
+    "connection reset",
+    "can't connect",
+    "lost connection",
+    "timeout expired",
+)
+
+
+def _transient(error: OperationalError) -> str | None:
+    """``"locked"`` or ``"unreachable"`` when waiting may help; None for anything else."""
+    if _is_locked(error):
+        return "locked"
+    text = str(error.orig).lower()
+    if error.connection_invalidated or any(phrase in text for phrase in _UNREACHABLE):
+        return "unreachable"
+    return None
+
+
+@dataclass(frozen=True)
+class WriteRetry:
+    """How a write waits out a locked or unreachable store: at most `attempts` tries and
+    `deadline_s` in all, pausing ``first_delay_s * 2**(n-1)`` (capped at `max_delay_s`,
+    times a jitter in [0.5, 1.5)) between tries. `sleep`, `clock` and `jitter` are injectable,
+    so tests neither wait nor depend on chance."""
+
+    attempts: int = WRITE_ATTEMPTS
+    deadline_s: float = WRITE_DEADLINE_S
+    first_delay_s: float = 0.1
+    max_delay_s: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    jitter: Callable[[], float] = field(default=lambda: random.uniform(0.5, 1.5), repr=False)
+
+    def pause(self, attempt: int) -> float:
+        return min(self.first_delay_s * 2 ** (attempt - 1), self.max_delay_s) * self.jitter()
+
+
+def _sqlite_engine(uri: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     url = make_url(uri)
     memory = url.database in (None, "", ":memory:")
     if not memory and url.database:
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         # One shared connection for an in-memory database (each new one would be empty).
         poolclass=StaticPool if memory else None,
     )
@@ -229,7 +281,7 @@ def _sqlite_engine(uri: str) -> Engine:
         # Transactions are begun by us (below), not by the driver's implicit BEGIN.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         if not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
@@ -247,12 +299,15 @@ def _sqlite_engine(uri: str) -> Engine:
 class SqlEvaluationStore(EvaluationStore):
     """Evaluation runs in a SQL database reached through SQLAlchemy."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(
+        self, uri: str, *, retry: WriteRetry | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> None:
         self.uri = uri
+        self.retry = retry or WriteRetry()
         url = make_url(uri)
         self.dialect = url.get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(uri)
+            self.engine = _sqlite_engine(uri, busy_timeout_ms)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
@@ -260,25 +315,47 @@ class SqlEvaluationStore(EvaluationStore):
         self._write(lambda session: Base.metadata.create_all(session.connection()))
 
     def _write(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in one write transaction, retrying when SQLite reports a lock."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
+        """Run `work` in one write transaction; a locked or unreachable store is retried
+        (`WriteRetry`), then reported as `Unavailable` with nothing of the write stored."""
+        from airgenome.settings import redact_uri
+
+        retry = self.retry
+        started = retry.clock()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
                     return work(session)
             except OperationalError as error:
-                if not _is_locked(error) or attempt == WRITE_ATTEMPTS:
-                    if _is_locked(error):
-                        raise Unavailable(
-                            f"evaluation store is busy; gave up after {WRITE_ATTEMPTS} attempts"
-                        ) from error
+                kind = _transient(error)
+                if kind is None:
                     raise
-                pause = min(0.05 * 2**attempt, 2.0) * random.uniform(0.5, 1.5)
-                log.info("evaluation store locked (attempt %d); retrying in %.2fs", attempt, pause)
-                time.sleep(pause)
-        raise AssertionError("unreachable")
+                elapsed = retry.clock() - started
+                pause = retry.pause(attempt)
+                if attempt >= retry.attempts or elapsed + pause > retry.deadline_s:
+                    cause = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+                    raise Unavailable(
+                        f"evaluation store {redact_uri(self.uri)} is {kind} ({cause}); gave up after "
+                        f"{attempt} attempts in {elapsed:.1f}s; nothing of this write was stored"
+                    ) from error
+                log.warning(
+                    "evaluation store %s (attempt %d of %d); retrying in %.2fs", kind, attempt, retry.attempts, pause
+                )
+                retry.sleep(pause)
 
     def save(self, run: EvaluationRunRecord) -> EvaluationRunRecord:
-        self._write(lambda session: session.add(_to_row(run)))
+        tried = False
+
+        def add(session: Session) -> None:
+            nonlocal tried
+            # An earlier attempt may have committed and then lost its connection.
+            if tried and session.get(RunRow, run.id) is not None:
+                return
+            tried = True
+            session.add(_to_row(run))
+
+        self._write(add)
         return run
 
     def get(self, run_id: str) -> EvaluationRunRecord:
