@@ -138,4 +138,4 @@ with DAG(
         parameters={"title": "CLAIMED CT-scan classifier"},
     )
     masks >> train  # the sequence runs both folder steps before training
-    bless >> approve >> champion >> kserve >> report
+    bless >> approve >> [champion, kserve] >> report  # both publish at once, then the report
