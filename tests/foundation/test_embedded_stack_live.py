@@ -22,7 +22,9 @@ CLI = [sys.executable, "-m", "airgenome.cli.main"]
 
 
 def cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIRGENOME_HOME": str(home)}
+    # A second stack beside the session's: its API server need not import TensorFlow & co.
+    # for explanations this test never asks for (minutes of CPU on 2 cores).
+    env = {**os.environ, "AIRGENOME_HOME": str(home), "AIRGENOME_EXPLAIN_PRELOAD": "none"}
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
