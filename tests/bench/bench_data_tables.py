@@ -1,9 +1,12 @@
 """Filter and transform: the safe evaluator vs pandas evaluating the same expression directly
 (what CLAIMED's exec did), same run, 1M rows (goal <= 1.2x); Spark local[*] vs pandas at 1M
-and 10M rows (ratio and crossover), end to end from Parquet to Parquet.
+and 10M rows, end to end from Parquet to Parquet: wall time of each, the ratio (pandas, measured
+in the same run, is the anchor) and the crossover estimated from a fixed + per-row cost fitted
+to each backend's times (least squares over the sizes measured).
 
     .venv/bin/python tests/bench/bench_data_tables.py
     BENCH_SPARK_ROWS=1000000 ...    # skip the 10M run (slow on 2 busy CPUs)
+    BENCH_SKIP_SAFE=1 ...           # only Spark vs pandas
 """
 
 from __future__ import annotations
@@ -115,17 +118,49 @@ def spark_vs_pandas(row_counts: list[int]) -> None:
             p = best(pandas_run, repeat)
             s = best(spark_run, repeat)
             results.append((rows, p, s))
-            print(f"  {rows:>11,} rows  pandas {p:7.2f} s  spark {s:7.2f} s  spark/pandas {s / p:5.2f}x", flush=True)
-        cores = os.cpu_count()
-        crossing = [r for r, p, s in results if s < p]
-        print(f"  crossover on this machine ({cores} CPUs): "
-              + (f"Spark is faster from {crossing[0]:,} rows" if crossing else "none up to the largest size measured"))
+            print(f"  {rows:>11,} rows  pandas {p:7.2f} s  spark {s:7.2f} s  spark/pandas {s / p:5.2f}x"
+                  f"  (python peak RSS {peak_rss_gib():.1f} GiB)", flush=True)
+        print(f"  crossover on this machine ({os.cpu_count()} CPUs): {crossover(results)}")
     finally:
         session.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares ``seconds = fixed + per_row * rows`` (exact through two points)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    per_row = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+    return mean_y - per_row * mean_x, per_row
+
+
+def crossover(results: list[tuple[int, float, float]]) -> str:
+    """What was measured, and where Spark's fitted cost line crosses pandas'."""
+    faster = [rows for rows, p, s in results if s < p]
+    text = (f"Spark faster at {', '.join(f'{rows:,}' for rows in faster)} rows" if faster
+            else "pandas faster at every size measured")
+    if len(results) < 2:
+        return text + " (two sizes are needed to estimate a crossover)"
+    pandas_fixed, pandas_row = fit([(r, p) for r, p, _ in results])
+    spark_fixed, spark_row = fit([(r, s) for r, _, s in results])
+    text += (f"; fitted: pandas {pandas_fixed:+.2f} s + {pandas_row * 1e6:.2f} s per M rows, "
+             f"spark {spark_fixed:+.2f} s + {spark_row * 1e6:.2f} s per M rows; ")
+    if spark_row >= pandas_row:
+        return text + "no crossover (Spark's per-row cost is not lower here)"
+    rows = (spark_fixed - pandas_fixed) / (pandas_row - spark_row)
+    return text + (f"estimated crossover ~{rows / 1e6:.1f}M rows" if rows > 0 else "Spark ahead at any size")
+
+
+def peak_rss_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
 if __name__ == "__main__":
-    safe_vs_direct(1_000_000)
+    if not os.environ.get("BENCH_SKIP_SAFE"):
+        safe_vs_direct(1_000_000)
     sizes = [int(n) for n in os.environ.get("BENCH_SPARK_ROWS", "1000000,10000000").split(",") if n]
     spark_vs_pandas(sizes)

@@ -85,16 +85,24 @@ def _simple_slice(start: Any, stop: Any, step: Any) -> bool:
 
 # ------------------------------------------------------------------ session
 def start_session(master: str = "local[*]", app_name: str = "airgenome", extra: dict[str, str] | None = None) -> Any:
-    """A SparkSession bound to loopback (the driver would bind eth0 otherwise)."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read by the JVM we are about to start
+    """A SparkSession bound to loopback (the driver would bind eth0 otherwise); with
+    ``master="submit"`` the master and the driver's address are spark-submit's (a
+    SparkApplication's driver: its executors reach it through the driver's service)."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder if master == "submit" else SparkSession.builder.master(master)
+    if master == "submit":
+        builder = SparkSession.builder
+    else:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read by the JVM we are about to start
+        builder = (
+            SparkSession.builder.master(master)
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+        )
     builder = (
         builder.appName(app_name)
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # no progress bars in the step's log
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "false")  # pandas semantics: x / 0 is not an error
         .config("spark.sql.shuffle.partitions", "8")

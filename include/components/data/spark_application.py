@@ -17,7 +17,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,20 @@ def render_manifest(
     main_application_file: str = MAIN_APPLICATION_FILE,
     spark_version: str = SPARK_VERSION,
     component: str = "spark.apply",
+    secret_environment: Mapping[str, Mapping[str, Any]] | None = None,
+    env_from_secrets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The SparkApplication of one step: the driver runs ``runtime.py <component>`` with the
-    step environment (``environment``: name -> value, e.g. PARAMETERS, AIRGENOME_INPUTS)."""
-    env = [{"name": key, "value": str(value)} for key, value in sorted(environment.items())]
+    step environment (``environment``: name -> value, e.g. PARAMETERS, AIRGENOME_INPUTS).
+
+    Credentials are never values: ``secret_environment`` maps a variable to a Secret key
+    (``{"name": secret, "key": key, "optional": bool}``, a ``secretKeyRef``), and every key of
+    each Secret in ``env_from_secrets`` becomes a variable (``envFrom``)."""
+    references = dict(secret_environment or {})
+    env: list[dict[str, Any]] = [
+        {"name": key, "value": str(value)} for key, value in sorted(environment.items()) if key not in references
+    ]
+    env += [{"name": key, "valueFrom": {"secretKeyRef": dict(ref)}} for key, ref in sorted(references.items())]
     common_labels = {"app.kubernetes.io/managed-by": "airgenome", **dict(labels or {})}
     conf = {
         "spark.sql.session.timeZone": "UTC",
@@ -155,6 +165,7 @@ def render_manifest(
                 "serviceAccount": service_account,
                 "labels": dict(common_labels),
                 "env": env,
+                **({"envFrom": [{"secretRef": {"name": name}} for name in env_from_secrets]} if env_from_secrets else {}),
             },
             "executor": {
                 "instances": executor_instances,
