@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -188,14 +188,20 @@ class GenomeSparkOperator(SparkKubernetesOperator):
         try:
             return super().get_or_create_spark_crd(launcher, context)
         except AirflowException as failure:
-            # The application failed before the provider saw it run (a driver that skips or
-            # fails within the provider's 10 s poll): the same outcome as after it ran.
+            # The provider gave up while the application was SUBMITTED: its driver did not start
+            # (an image that cannot be pulled), or it ended before the provider saw it run (a
+            # driver that skips or fails within the provider's 10 s poll).
             if launcher.pod_spec is None:
                 raise
-            self.application_status = self.final_status()
-            driver = self.pod_manager.read_pod(launcher.pod_spec)
-            launcher.delete_spark_job()  # the provider leaves it behind on this path
-            raise self.failure(driver) from failure
+            self.application_status = self.read_status()
+            driver = _quietly(lambda: self.pod_manager.read_pod(launcher.pod_spec))
+            launcher.delete_spark_job()  # the provider leaves it (and its driver pod) behind here
+            if (self.application_status.get("applicationState") or {}).get("state") in TERMINAL_STATES:
+                raise self.failure(driver) from failure  # the same outcome as after it ran
+            raise SparkStepFailed(
+                f"step {self.contract.step_name!r}: SparkApplication {self.namespace}/{self.name} "
+                f"did not start: {failure}"
+            ) from failure
 
     def cleanup(
         self,
@@ -219,14 +225,17 @@ class GenomeSparkOperator(SparkKubernetesOperator):
         if state != "COMPLETED":
             raise self.failure(remote_pod)
 
+    def read_status(self) -> dict[str, Any]:
+        found = self.custom_obj_api.get_namespaced_custom_object_status(
+            group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL, name=self.name
+        )
+        return dict(found.get("status") or {})
+
     def final_status(self) -> dict[str, Any]:
         """The application's status once terminal (or the last one seen at the timeout)."""
         deadline = time.monotonic() + self.state_timeout_s
         while True:
-            found = self.custom_obj_api.get_namespaced_custom_object_status(
-                group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL, name=self.name
-            )
-            status: dict[str, Any] = dict(found.get("status") or {})
+            status = self.read_status()
             if (status.get("applicationState") or {}).get("state") in TERMINAL_STATES or time.monotonic() >= deadline:
                 return status
             time.sleep(self.state_poll_s)
@@ -266,6 +275,13 @@ def _result_path(uri: str) -> str:
             f"Spark pods mount at the same path (a file:// lake root); got {uri!r}"
         )
     return path
+
+
+def _quietly(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except Exception:  # best effort: only to explain a failure
+        return None
 
 
 def _driver_exit_code(remote_pod: Any, container: str) -> int | None:

@@ -21,7 +21,7 @@ import pytest
 
 from airgenome import settings
 from airgenome.components.data.spark_application import application_name, validate_manifest
-from tests.standin.k8s_api import StandInKubernetes, running_standin
+from tests.standin.k8s_api import FAULT_ANNOTATION, StandInKubernetes, running_standin
 from tests.standin.spark_operator import DRIVER_CONTAINER, application_history
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,6 +40,8 @@ DOCUMENT = {
              "parameters": {"predicate": PREDICATE, "column": "malic_acid", "expression": EXPRESSION,
                             "output_column": "acid_score"}},
             {"stepName": "broken", "component": "spark.apply", "inputs": {"table": "load.table"},
+             "parameters": {"predicate": "metadata.alcohol > 13"}},
+            {"stepName": "unpullable", "component": "spark.apply", "inputs": {"table": "load.table"},
              "parameters": {"predicate": "metadata.alcohol > 13"}},
         ],
     ],
@@ -84,6 +86,14 @@ def spark_run(airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) 
     with running_standin(execute=True, secrets=CLUSTER_SECRETS, execute_timeout_s=240) as cluster, \
             pytest.MonkeyPatch.context() as patch:
         kubeconfig = cluster.write_kubeconfig(root / "kubeconfig")
+        submit = cluster.object_hooks["sparkapplications"]
+
+        def unpullable_driver(cluster: StandInKubernetes, app: dict[str, Any]) -> None:
+            if app["metadata"]["labels"]["airgenome.io/step"] == "unpullable":  # its image cannot be pulled
+                app["spec"]["driver"]["annotations"] = {FAULT_ANNOTATION: "ImagePullBackOff"}
+            submit(cluster, app)
+
+        patch.setitem(cluster.object_hooks, "sparkapplications", unpullable_driver)
         patch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(
             {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kubeconfig), "in_cluster": False}}))
         patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(bundle))
@@ -260,6 +270,18 @@ def test_a_failed_application_fails_the_task_with_the_operators_error(spark_run:
     driver = spark_run.cluster.deleted[(NAMESPACE, f"{name}-driver")]
     assert any("__import__" in line for _, _, line in driver.output)  # the runtime's refusal, in the log
     assert PASSWORD not in spark_run.output
+
+
+def test_a_driver_that_never_starts_fails_the_task_and_leaves_nothing_behind(spark_run: SparkRun) -> None:
+    name = _name(spark_run, "unpullable")
+    cluster = spark_run.cluster
+    assert spark_run.states["unpullable"] == "failed"
+    assert application_history(cluster, NAMESPACE, name) == ["SUBMITTED"]
+    assert (f"step 'unpullable': SparkApplication {NAMESPACE}/{name} did not start: Spark Job Failed. "
+            'Status: ImagePullBackOff, Error: Back-off pulling image "airgenome/component-cpu:0.1.0"') in spark_run.output
+    driver = cluster.deleted[(NAMESPACE, f"{name}-driver")]  # deleted with its application
+    assert driver.process is None and cluster.history(f"{name}-driver") == ["Pending"]
+    assert cluster.calls("DELETE", f"/sparkapplications/{name}")
 
 
 def test_the_stand_in_spark_operator_through_the_client(cluster: StandInKubernetes, tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ the way the spark-operator's controller acts on what it watches. The application
   - its labels are the driver's labels plus those spark-submit and the spark-operator set:
     ``spark-role: driver``, ``spark-app-name``, ``spark-app-selector``, ``spark-version``,
     ``sparkoperator.k8s.io/app-name``, ``…/launched-by-spark-operator``, ``…/submission-id``;
+  - its annotations are the driver's, so a driver plays a stand-in fault on request
+    (``standin.airgenome.io/fault`` in ``spec.driver.annotations``; see `tests.standin.k8s_api`);
   - an ownerReference makes it the application's, so deleting the application deletes it.
 - **read**: the state is RUNNING once the driver has started, COMPLETED when it exited 0, and
   otherwise FAILED with ``errorMessage: "driver container failed with ExitCode: N, Reason: R"``
@@ -39,7 +41,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from tests.standin.k8s_api import _now, _Pod
+from tests.standin.k8s_api import PENDING_FAULTS, _now, _Pod, pod_fault
 
 if TYPE_CHECKING:
     from tests.standin.k8s_api import StandInKubernetes
@@ -74,7 +76,7 @@ def submit_application(cluster: StandInKubernetes, app: dict[str, Any]) -> None:
                                 creationTimestamp=_now())
     pod = cluster.pods[(namespace, manifest["metadata"]["name"])] = _Pod(manifest=manifest)
     cluster.created.append(manifest)
-    if cluster.execute:
+    if cluster.execute and pod_fault(manifest) not in PENDING_FAULTS:
         _start_driver(cluster, pod, app)
 
 
@@ -120,6 +122,7 @@ def driver_pod(app: dict[str, Any]) -> dict[str, Any]:
             "name": f"{name}-driver",
             "namespace": meta["namespace"],
             "labels": labels,
+            "annotations": dict(driver.get("annotations") or {}),
             "ownerReferences": [{"apiVersion": app["apiVersion"], "kind": app["kind"], "name": name,
                                  "uid": meta["uid"], "controller": True}],
         },
@@ -197,6 +200,8 @@ def _start_driver(cluster: StandInKubernetes, pod: _Pod, app: dict[str, Any]) ->
         pod.argv, env=pod.env, cwd=pod.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True,
     )
+    if pod_fault(pod.manifest) == "OOMKilled":
+        cluster._kill(pod, "the OOM killer (fault OOMKilled)")
     pump = threading.Thread(target=cluster._pump, args=(pod, pod.process), name=f"standin-driver-{pod.name}", daemon=True)
     watchdog = threading.Timer(cluster.execute_timeout_s, cluster._timeout, args=(pod,))
     watchdog.daemon = True
