@@ -246,6 +246,11 @@ class ModelStore:
         self.backend.set_tag(record.name, record.version, key, value)
         return self.backend.get_version(record.name, record.version)
 
+    def set_system_tag(self, record: ModelRecord, key: str, value: str) -> None:
+        """Write one ``airgenome.*`` tag: platform bookkeeping (a blessing verdict, an approval,
+        a deployment), which `set_tag` refuses to users. Values are cut to 4,000 characters."""
+        self.backend.set_system_tag(record.name, record.version, key, value)
+
     # -- stored documents ------------------------------------------------------------------
 
     def global_explanations(self, record: ModelRecord) -> dict[str, Any] | None:

@@ -25,6 +25,10 @@ MODALITIES = ("tabular", "image", "text")
 PREDICTION_TYPES = ("classification", "regression", "ranking", "clustering", "other")
 # Tags the store writes itself; user tags cannot overwrite them.
 RESERVED_TAG_PREFIXES = ("airgenome.", "mlflow.")
+# The platform's own bookkeeping on a version (blessing, approval, deployment): written only
+# through `ModelStore.set_system_tag`, cut to a length every MLflow backend store accepts.
+SYSTEM_TAG_PREFIX = "airgenome."
+MAX_SYSTEM_TAG_CHARS = 4000
 MAX_VALUE_LENGTH = 500
 
 

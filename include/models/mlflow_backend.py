@@ -8,10 +8,16 @@ Per saved version: a run in the ``airgenome-model-store`` experiment holds the m
 directory under ``model/``; the registered model (named by `registered_name`) gets a new
 version whose tags carry Genome's metadata (their own camelCase keys) plus ``airgenome.*``
 bookkeeping tags. The registered model keeps the original canonicalName in a tag.
+
+A store that cannot be reached or is locked answers `Unavailable` (503) naming the store (its
+password redacted) and the cause, also when it is first opened. A save whose registration
+fails leaves no model version: its run is marked FAILED (when the tracking store can still be
+reached), and saving again registers the next version as if the failed save never happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +27,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from airgenome.errors import InvalidInput, NotFound, Unavailable
-from airgenome.models.metadata import RESERVED_TAG_PREFIXES, ModelMetadata
+from airgenome.models.metadata import (
+    MAX_SYSTEM_TAG_CHARS,
+    RESERVED_TAG_PREFIXES,
+    SYSTEM_TAG_PREFIX,
+    ModelMetadata,
+)
 from airgenome.models.records import (
     GENOME_FIELDS,
     ModelPage,
@@ -42,6 +53,12 @@ ORDER = ["creation_timestamp DESC", "name ASC", "version_number DESC"]
 def _quote(value: str) -> str:
     """A string literal for MLflow's filter language (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def _cause(message: object) -> str:
+    """An MLflow error message without SQLAlchemy's "Background on this error" line."""
+    lines = [line for line in str(message).strip().splitlines() if not line.startswith("(Background on this error")]
+    return " ".join(line.strip() for line in lines) or str(message)
 
 
 def _local_path(uri: str) -> Path | None:
@@ -92,11 +109,26 @@ class MlflowModelStore(ModelStoreBackend):
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_location = self._artifact_uri(artifact_location)
         self._experiment_id: str | None = None
+        from mlflow.exceptions import MlflowException
+
         with _sqlite_init_lock(tracking_uri):
             # Opening the stores runs MLflow's schema migrations on a fresh database.
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=self.registry_uri)
-            self.client.search_experiments(max_results=1)
-            self.client.search_registered_models(max_results=1)
+            try:
+                self.client.search_experiments(max_results=1)
+                self.client.search_registered_models(max_results=1)
+            except MlflowException as error:  # whatever it says, the store cannot be used now
+                raise Unavailable(
+                    f"opening the model store: model store error at {self._where()}: {_cause(error.message)}"
+                ) from error
+
+    def _where(self) -> str:
+        from airgenome.settings import redact_uri
+
+        where = redact_uri(self.uri)
+        if self.registry_uri != self.uri:
+            where += f" (registry {redact_uri(self.registry_uri)})"
+        return where
 
     @staticmethod
     def _artifact_uri(location: str | None) -> str | None:
@@ -124,7 +156,7 @@ class MlflowModelStore(ModelStoreBackend):
                 raise NotFound(f"{what}: not found") from error
             if code == "INVALID_PARAMETER_VALUE":
                 raise InvalidInput(f"{what}: {error.message}") from error
-            raise Unavailable(f"{what}: model store error: {error.message}") from error
+            raise Unavailable(f"{what}: model store error at {self._where()}: {_cause(error.message)}") from error
 
     # -- experiment ---------------------------------------------------------------------
 
@@ -188,7 +220,9 @@ class MlflowModelStore(ModelStoreBackend):
                     description=metadata.description,
                 )
             except BaseException:
-                self.client.set_terminated(run_id, status="FAILED")
+                # Best effort: a store that just failed may fail this too; its error is not the cause.
+                with contextlib.suppress(MlflowException):
+                    self.client.set_terminated(run_id, status="FAILED")
                 raise
             self.client.set_terminated(run_id)
         return self._record(version)
@@ -210,6 +244,15 @@ class MlflowModelStore(ModelStoreBackend):
             )
         with self._errors(f"tag {key!r} of {name}/{version}"):
             self.client.set_model_version_tag(name, str(version), key, value)
+
+    def set_system_tag(self, name: str, version: int, key: str, value: str) -> None:
+        if not key.startswith(SYSTEM_TAG_PREFIX) or key in GENOME_FIELDS:
+            raise InvalidInput(
+                f"tag {key!r} is not a platform tag (they start with {SYSTEM_TAG_PREFIX!r})",
+                details=[{"field": "key", "message": "not a platform tag"}],
+            )
+        with self._errors(f"tag {key!r} of {name}/{version}"):
+            self.client.set_model_version_tag(name, str(version), key, value[:MAX_SYSTEM_TAG_CHARS])
 
     # -- reads --------------------------------------------------------------------------
 
@@ -266,7 +309,7 @@ class MlflowModelStore(ModelStoreBackend):
         except MlflowException as error:
             if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return False
-            raise Unavailable(f"model store error: {error.message}") from error
+            raise Unavailable(f"model {name}: model store error at {self._where()}: {_cause(error.message)}") from error
         return True
 
     def list_versions(self, name: str) -> list[ModelRecord]:

@@ -61,6 +61,11 @@ class ModelStoreBackend(ABC):
     def set_tag(self, name: str, version: int, key: str, value: str) -> None: ...
 
     @abstractmethod
+    def set_system_tag(self, name: str, version: int, key: str, value: str) -> None:
+        """An ``airgenome.*`` tag the platform writes (blessing, approval, deployment), which
+        `set_tag` refuses to users."""
+
+    @abstractmethod
     def model_path(self, record: ModelRecord, scratch: Path) -> Path:
         """A local directory with the version's files (in place, or downloaded into scratch)."""
 

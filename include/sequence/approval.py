@@ -40,7 +40,6 @@ TAG_BY = "airgenome.approval.by"
 TAG_AT = "airgenome.approval.at"
 TAG_RUN = "airgenome.approval.run"
 TAG_EVALUATION = "airgenome.approval.evaluation"
-MAX_TAG_CHARS = 5000
 MAX_METRICS_SHOWN = 12
 MAX_EVALUATIONS_SHOWN = 20
 
@@ -335,16 +334,6 @@ def record_decision(
             tags[TAG_VERDICT] = NOT_BLESSED  # last: readers see a whole verdict
         record = model_store.get_model(model_version)
         for key, value in tags.items():
-            set_system_tag(model_store, record, key, value)
+            model_store.set_system_tag(record, key, value)
         recorded["tags"] = tags
     return recorded
-
-
-def set_system_tag(store: Any, record: Any, key: str, value: str) -> None:
-    """Write one ``airgenome.*`` tag. `ModelStore.set_tag` refuses that prefix (the store's own
-    metadata); approvals are platform bookkeeping, so they go to the registry directly."""
-    client = getattr(store.backend, "client", None)
-    if client is not None and hasattr(client, "set_model_version_tag"):
-        client.set_model_version_tag(record.name, str(record.version), key, value[:MAX_TAG_CHARS])
-    else:
-        store.backend.set_tag(record.name, record.version, key, value[:MAX_TAG_CHARS])

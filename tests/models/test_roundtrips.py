@@ -108,6 +108,17 @@ def test_tags_and_reserved_tags(store, forest_record) -> None:
     assert store.set_tag(record.id, "blessed", "true").tags["blessed"] == "true"
     with pytest.raises(InvalidInput, match="reserved"):
         store.set_tag(record.id, "framework", "keras")
+    with pytest.raises(InvalidInput, match="reserved"):
+        store.set_tag(record.id, "airgenome.blessing.verdict", "BLESSED")  # not for users
+
+
+def test_platform_tags_are_written_only_under_their_prefix_and_cut_to_size(store, forest_record) -> None:
+    record, _ = forest_record
+    store.set_system_tag(record, "airgenome.blessing.reasons", "x" * 6000)
+    assert store.get_model(record.id).tags["airgenome.blessing.reasons"] == "x" * 4000
+    for key in ("blessed", "framework", "mlflow.note"):
+        with pytest.raises(InvalidInput, match=f"tag '{key}' is not a platform tag"):
+            store.set_system_tag(record, key, "v")
 
 
 def test_failed_validation_writes_nothing(store, diabetes) -> None:

@@ -55,7 +55,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from airgenome.evaluations import GenomeEvaluationRun, evaluation, task
     from airgenome.models.client import ModelStore
     from airgenome.models.estimator import GenomeEstimator
-    from airgenome.sequence.approval import Decision, Upstream, record_decision, set_system_tag
+    from airgenome.sequence.approval import Decision, Upstream, record_decision
     from airgenome.settings import StoreLocations
 
     base: Path = tmp_path_factory.mktemp("lineage")
@@ -94,14 +94,14 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             runs[f"accuracy{number}"] = Accuracy(None, target=record.id).to_run()
             runs[f"policy{number}"] = Policy(None, target=record.id).to_run()
             for key, value in (("airgenome.blessing.evaluation", runs[f"policy{number}"].id), ("airgenome.blessing", "BLESSED")):
-                set_system_tag(store, record, key, value)
+                store.set_system_tag(record, key, value)
             decision = Decision(choice="Reject" if number == 1 else "Approve", by="bob" if number == 1 else "alice",
                                 at=datetime(2026, 11, 29, 11, number, tzinfo=UTC), dag_id="train-pipe",
                                 run_id=f"run-{number}", task_id="approve")
             runs[f"approval{number}"] = record_decision(decision, Upstream("bless", {"model_version": record.id}),
                                                         pipeline_name="train-pipe")
         store.set_alias(versions[1].id, "champion")
-        set_system_tag(store, versions[1], "airgenome.deployment.kserve", "models/lineage")
+        store.set_system_tag(versions[1], "airgenome.deployment.kserve", "models/lineage")
         report = lake / "runs" / "train-pipe" / "run-2" / "report" / "report" / "report.html"
         report.parent.mkdir(parents=True)
         report.write_text("<!doctype html><title>report v2</title><h1>Model report</h1>")

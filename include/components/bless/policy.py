@@ -66,7 +66,6 @@ TAG_EVALUATION = "airgenome.blessing.evaluation"
 TAG_REASONS = "airgenome.blessing.reasons"
 TAG_AT = "airgenome.blessing.at"
 TAG_APPROVAL = "airgenome.blessing.approvalRequired"
-MAX_TAG_CHARS = 4000
 STORE_RUNS_LIMIT = 500
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -513,17 +512,6 @@ def verdict_run(
     )
 
 
-def set_system_tag(store: ModelStore, record: ModelRecord, key: str, value: str) -> None:
-    """Write one ``airgenome.*`` tag on a version. `ModelStore.set_tag` refuses that prefix (it is
-    the store's own); the blessing is platform bookkeeping, so it goes to the registry directly."""
-    backend = store.backend
-    client = getattr(backend, "client", None)
-    if client is not None and hasattr(client, "set_model_version_tag"):
-        client.set_model_version_tag(record.name, str(record.version), key, value[:MAX_TAG_CHARS])
-    else:
-        backend.set_tag(record.name, record.version, key, value[:MAX_TAG_CHARS])
-
-
 # --------------------------------------------------------------------------- the component
 
 
@@ -600,7 +588,7 @@ def run(ctx: ComponentContext, params: BlessPolicyParameters) -> Result:
     at = datetime.now(UTC).isoformat()
     for key, value in ((TAG_EVALUATION, saved.id), (TAG_REASONS, summary), (TAG_AT, at),
                        (TAG_APPROVAL, str(params.approval.required).lower()), (TAG_VERDICT, verdict.name)):
-        set_system_tag(store, record, key, value)  # the verdict tag last: readers see a whole blessing
+        store.set_system_tag(record, key, value)  # the verdict tag last: readers see a whole blessing
     document = {
         **verdict.to_dict(),
         "model": record.id,

@@ -435,7 +435,6 @@ def apply(
 
 
 def run(ctx: ComponentContext, params: KServeParameters) -> Result:
-    from airgenome.components.bless.policy import set_system_tag
     from airgenome.components.files import write_bytes
     from airgenome.errors import NotFound
     from airgenome.evaluations.store import get_evaluation_store
@@ -479,7 +478,7 @@ def run(ctx: ComponentContext, params: KServeParameters) -> Result:
         assert api is not None
         outcome = apply(api, manifest, existing, timeout_s=params.ready_timeout_s, poll_s=params.poll_interval_s)
         print(f"InferenceService {namespace}/{name} {outcome['action']} and Ready at {outcome['url']}")
-        set_system_tag(store, record, "airgenome.deployment.kserve", f"{namespace}/{name}")
+        store.set_system_tag(record, "airgenome.deployment.kserve", f"{namespace}/{name}")
     document = {"manifest": manifest, **outcome, "previousStorageUri": previous_uri,
                 "previousFrom": previous_source, "warnings": warnings, "dryRun": dry_run}
     uri = ctx.output("deployment", "inferenceservice.json")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airgenome.components.bless.policy import BLESSING_CODE, TAG_EVALUATION, TAG_VERDICT, set_system_tag
+from airgenome.components.bless.policy import BLESSING_CODE, TAG_EVALUATION, TAG_VERDICT
 from airgenome.components.runtime import main
 from airgenome.evaluations.store import get_evaluation_store, reset_evaluation_stores
 from airgenome.settings import StoreLocations
@@ -194,12 +194,12 @@ def test_publish_components_refuse_unblessed_versions_themselves(world: World, c
 
 def test_a_forged_tag_is_not_enough(world: World) -> None:
     record = world.record("bad")
-    set_system_tag(world.store, record, TAG_VERDICT, "BLESSED")  # the verdict it points to failed
+    world.store.set_system_tag(record, TAG_VERDICT, "BLESSED")  # the verdict it points to failed
     try:
         code, _ = world.run("publish.mlflow-alias", {}, world.model("bad"))
         assert code == 3
     finally:
-        set_system_tag(world.store, record, TAG_VERDICT, "NOT_BLESSED")
+        world.store.set_system_tag(record, TAG_VERDICT, "NOT_BLESSED")
 
 
 def test_a_policy_that_requires_approval_holds_publishing_until_an_approve_after_the_verdict(world: World) -> None:
@@ -211,11 +211,11 @@ def test_a_policy_that_requires_approval_holds_publishing_until_an_approve_after
     assert code == 3
     # An approval older than the verdict does not count (it answered an earlier blessing).
     blessed_at = datetime.fromisoformat(record.tags["airgenome.blessing.at"])
-    set_system_tag(world.store, record, "airgenome.approval.decision", "Approve")
-    set_system_tag(world.store, record, "airgenome.approval.at", (blessed_at - timedelta(minutes=1)).isoformat())
+    world.store.set_system_tag(record, "airgenome.approval.decision", "Approve")
+    world.store.set_system_tag(record, "airgenome.approval.at", (blessed_at - timedelta(minutes=1)).isoformat())
     assert world.run("publish.mlflow-alias", {}, world.model("good"))[0] == 3
     # What the approval step (airgenome.sequence.approval) records on Approve.
-    set_system_tag(world.store, record, "airgenome.approval.at", datetime.now(UTC).isoformat())
+    world.store.set_system_tag(record, "airgenome.approval.at", datetime.now(UTC).isoformat())
 
 
 def test_kserve_dry_run_renders_and_validates_with_a_canary_while_the_champion_serves(world: World) -> None:
