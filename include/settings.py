@@ -42,6 +42,14 @@ EXPLAIN_PRELOAD_DEFAULT = (
     "mlflow.tensorflow"
 )
 
+# What a task process of a sequence DAG imports: the loader and renderer, the category
+# operators, the component registry, and what the approval and publish steps record with.
+TASK_PRELOAD_DEFAULT = (
+    "airgenome.build.loader,airgenome.build.render,airgenome.operators.categories,"
+    "airgenome.components.catalogue,airgenome.sequence.approval,airgenome.models.client,"
+    "airgenome.models.mlflow_backend,mlflow.tracking,airgenome.evaluations.store,airgenome.evaluations.sdk"
+)
+
 
 class SettingError(InvalidInput):
     """A setting's value is malformed; the message starts with the variable's name."""
@@ -122,6 +130,11 @@ OPTIONS: tuple[Option, ...] = (
            "fresh Python. Empty, or not answering: a fresh process per step.",
            "/opt/airflow/airgenome/run/warm-runtime.sock",
            default_text="none (the embedded stack starts one at <home>/run/warm-runtime.sock)"),
+    Option("task_preload", "list",
+           "Modules the scheduler imports before it forks its LocalExecutor workers, so every "
+           "task process starts with them loaded (the sequence loader, the operators, the "
+           "registry, the stores); `none` for none.",
+           "airgenome.build.loader,airgenome.operators.categories", default=TASK_PRELOAD_DEFAULT),
     Option("allowed_images", "list",
            "Comma-separated image patterns (fnmatch) step pods may use. Empty: every image is "
            "refused in kubernetes mode (not used in local mode).",
@@ -178,6 +191,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("explain_resolve_ttl_s", "float",
            "Seconds a resolved `latest` or alias is trusted before asking the store again.", "2",
            default="2", minimum=0),
+    Option("explain_token_revocation_ttl_s", "float",
+           "Standalone explainer: seconds its snapshot of Airflow's revoked tokens (logouts) is "
+           "trusted; a token revoked at T is refused from T + this on. `0` asks Airflow's "
+           "metadata DB on every request, as the API server does.", "2", default="2", minimum=0),
     Option("explain_preload", "list",
            "Modules imported in the background when the API server starts; `none` for none.",
            "shap,sklearn.ensemble", default=EXPLAIN_PRELOAD_DEFAULT),

@@ -5,6 +5,9 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from airgenome.plugins.app import URL_PREFIX, create_app
+from airgenome.plugins.task_preload import preload_for_task_processes
+
+preload_for_task_processes()  # in the scheduler only: its LocalExecutor workers inherit them
 
 
 class AirgenomePlugin(AirflowPlugin):
