@@ -2,10 +2,13 @@
 
 Outputs are written to a temporary name and moved into place, so a reader (or an asset
 event) never sees half a file; `describe` gives the event extra: bytes, sha256, rows, schema.
+A write that fails (a full disk: ``ENOSPC``) removes its temporary file, so it neither
+leaves litter nor keeps holding the space it took.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from typing import Any
@@ -25,9 +28,14 @@ def write_bytes(uri: str, data: bytes) -> dict[str, Any]:
     parent = path.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     temporary = f"{parent}/.{uuid.uuid4().hex}.tmp"
-    with fs.open(temporary, "wb") as handle:
-        handle.write(data)
-    fs.mv(temporary, path)
+    try:
+        with fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        fs.mv(temporary, path)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            fs.rm(temporary)
+        raise
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 

@@ -206,9 +206,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except ComponentFailed as error:
         print(f"airgenome: {spec.name} failed: {error}", file=sys.stderr)
         return error.exit_code
-    except Exception:  # the component's own error: its traceback is the most useful log
+    except Exception as error:  # the component's own error: its traceback is the most useful log
         traceback.print_exc()
-        print(f"airgenome: {spec.name} failed", file=sys.stderr)
+        # The last line names the cause too: it is what a failed task's error quotes.
+        print(f"airgenome: {spec.name} failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
     if result_path:
         write_manifest(result, result_path)
