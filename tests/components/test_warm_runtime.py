@@ -185,9 +185,10 @@ def test_a_worker_that_goes_away_takes_its_step_down(tmp_path: Path, step_env: d
     pid = (read_answer(connection.makefile("rb")) or {})["pid"]
     with os.fdopen(out_read, "rb") as output:
         assert output.readline().startswith(b"SEEN")
+        assert output.readline() == b"CWD " + str(tmp_path).encode() + b"\n"  # now it waits
         connection.close()  # the task process died
         wait_until(lambda: _pid_gone(pid), timeout_s=30, what="the orphaned step to be killed")
-        assert output.read() == b"CWD " + str(tmp_path).encode() + b"\n"  # nothing after the kill
+        assert output.read() == b""  # end of file: the step and its pipe are gone
 
 
 def test_a_malformed_request_is_refused_and_the_server_keeps_serving(tmp_path: Path, step_env: dict[str, str], server: Path) -> None:
