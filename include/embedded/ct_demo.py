@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import httpx
 
+from airgenome.components.bless.policy import TAG_EVALUATION as BLESSING_EVALUATION_TAG
+from airgenome.components.bless.policy import TAG_VERDICT as BLESSING_TAG
 from airgenome.embedded.http import AirflowClient, AirflowError
 from airgenome.embedded.stack import EmbeddedStack, Progress
 
@@ -97,10 +99,15 @@ def _collect(
             if manifest is not None:
                 run.manifests[task_id] = manifest
     bless = run.manifests.get("bless") or {}
-    if bless.get("evaluation_ids"):
-        response = plugin.get(f"/api/v1/evaluations/{bless['evaluation_ids'][0]}")
+    # NOT_BLESSED ends the step skipped (no XCom): its verdict and reasons are on the version.
+    tags = (run.model or {}).get("tags") or {}
+    evaluation_id = (bless.get("evaluation_ids") or [None])[0] or tags.get(BLESSING_EVALUATION_TAG)
+    if evaluation_id:
+        response = plugin.get(f"/api/v1/evaluations/{evaluation_id}")
         if response.status_code == 200:
             run.blessing = response.json()
+    if not bless and tags.get(BLESSING_TAG):
+        run.manifests["bless"] = {"verdict": tags[BLESSING_TAG], "model_version": (run.model or {}).get("id")}
 
 
 def _wait(runs: list[DemoRun], airflow: AirflowClient, progress: Progress) -> None:

@@ -20,6 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 EVALUATIONS = ["confusion-matrix", "fairness", "explanations", "robustness"]
+# The shipped policy's fairness bounds (dags/sequences/claimed-ct.json, step "bless").
+POLICY_RANGES = {"equal_opportunity_difference": (-0.1, 0.1), "disparate_impact": (0.8, 1.25)}
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +69,15 @@ def test_the_biased_model_is_caught_and_not_published(live_stack, demo) -> None:
     assert {task: states[task] for task in ("bless", "approve", "champion", "kserve", "report")} == dict.fromkeys(
         ("bless", "approve", "champion", "kserve", "report"), "skipped"
     )
-    fairness = _manifest(live_stack, DAG_ID, run["dag_run_id"], "fairness")["metrics"]
-    assert fairness["sex"]["equal_opportunity_difference"] < -0.1  # the planted shortcut, found
+    # The planted shortcut, found: by sex, outside the fair range the policy holds it to (which
+    # metric shows it most varies with how training went: equal opportunity or disparate impact).
+    sex = _manifest(live_stack, DAG_ID, run["dag_run_id"], "fairness")["metrics"]["sex"]
+    outside = {metric for metric, (low, high) in POLICY_RANGES.items() if not low <= sex[metric] <= high}
+    assert outside, sex
     assert "fairness:      sex: " in demo["out"]
-    assert "blessing:      skipped" in demo["out"] or "NOT_BLESSED" in demo["out"]
+    # NOT_BLESSED skips the step; the demo still prints the verdict and its reasons.
+    assert "blessing:      NOT_BLESSED" in demo["out"]
+    assert "] fairness[" in demo["out"].split("== unbiased")[0]
 
 
 def test_the_unbiased_twin_is_blessed_and_published(live_stack, demo) -> None:
