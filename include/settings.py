@@ -191,6 +191,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("explain_resolve_ttl_s", "float",
            "Seconds a resolved `latest` or alias is trusted before asking the store again.", "2",
            default="2", minimum=0),
+    Option("explain_api_server_share", "float",
+           "Inside Airflow's API server: the share of its event loop's time explanation requests "
+           "may keep it busy; beyond it they wait their turn (first come, first served, at most "
+           "2 s) so Airflow's own API stays responsive. `1`: no limit.", "0.5", default="0.5",
+           minimum=0.05),
     Option("explain_token_revocation_ttl_s", "float",
            "Standalone explainer: seconds its snapshot of Airflow's revoked tokens (logouts) is "
            "trusted; a token revoked at T is refused from T + this on. `0` asks Airflow's "

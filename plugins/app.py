@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from airgenome import __version__
 from airgenome.errors import AirgenomeError
+from airgenome.explain.share import plugin_requests
 from airgenome.plugins.deps import authenticated_user
 from airgenome.plugins.routers import health
 
@@ -71,6 +72,7 @@ def create_app() -> FastAPI:
     )
     for router in _routers():
         app.include_router(router)
+    app.add_middleware(CountInFlight)
 
     @app.exception_handler(AirgenomeError)
     async def airgenome_error(request: Request, error: AirgenomeError) -> JSONResponse:
@@ -97,6 +99,24 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": f"no such airgenome resource: /{path}"}, status_code=404)
 
     return app
+
+
+class CountInFlight:
+    """Counts the requests the plugin app is serving (`airgenome.explain.share.plugin_requests`):
+    explanations yield Airflow's event loop only while others are in flight."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        plugin_requests.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            plugin_requests.count -= 1
 
 
 def route_table(app: FastAPI) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ canonicalName (latest), version number or alias; anything that can explain
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,6 +22,7 @@ from airgenome.errors import InvalidInput, NotFound
 from airgenome.explain.cache import LoadOnceCache
 from airgenome.explain.model import ExplainableModel, from_estimator
 from airgenome.explain.pool import WorkerPool
+from airgenome.explain.share import LoopShare
 
 INPUT_FOR = {"tabular": "entries", "image": "image", "text": "text"}
 # Answered on the caller's thread when the model is loaded, its name resolved, and its
@@ -86,12 +88,19 @@ class ExplainService:
         store_factory: Callable[[], Any] | None = None,
         cache_size: int | None = None,
         pool: WorkerPool | None = None,
+        loop_share: LoopShare | None = None,
     ) -> None:
         size = cache_size or (settings.integer("explain_cache_size") or 8)
         self.cache: LoadOnceCache[LoadedModel] = LoadOnceCache(size)
         self.pool = pool or WorkerPool()
+        # In Airflow's API server explanations yield the event loop to Airflow's own API.
+        if loop_share is None:
+            share = settings.number("explain_api_server_share") if in_api_server() else None
+            loop_share = LoopShare(1.0 if share is None else share)
+        self.loop_share = loop_share
         self._store_factory = store_factory
         self._store: Any = None
+        self._default: tuple[tuple[object, ...], Any] | None = None
         self._registered: dict[str, ExplainableModel] = {}
         self._lock = threading.Lock()
         # Resolving a name costs ~20 ms of MLflow queries: numbered versions are kept (they
@@ -106,10 +115,16 @@ class ExplainService:
 
     @property
     def store(self) -> Any:
-        """A custom store (made once), else the configured one: `ModelStore()` is cheap and
-        follows the settings, so the cache keys carry the store's URI."""
+        """A custom store (made once), else the configured one, which follows the settings
+        (the cache keys carry the store's URI). It is kept while the settings it is read
+        from stay the same: reading them (`store_locations`) costs ~0.26 ms a request where
+        Airflow's config is loaded, about what a one-row TreeSHAP answer costs."""
         if self._store_factory is None:
-            return _default_store()
+            key = (*settings.fingerprint(_STORE_VARIABLES), os.getcwd())  # cwd: the default home
+            kept = self._default
+            if kept is None or kept[0] != key:
+                kept = self._default = (key, _default_store())
+            return kept[1]
         with self._lock:
             if self._store is None:
                 self._store = self._store_factory()
@@ -328,6 +343,12 @@ def in_api_server() -> bool:
     """True in Airflow's API server process (where the plugin serves requests), not in
     the scheduler, DAG processor or task processes that also import the plugin."""
     return "api-server" in sys.argv[1:3]
+
+
+# What `ModelStore()` reads its location from (airgenome.settings.store_locations).
+_STORE_VARIABLES = settings.variables_of(
+    ("model_store_uri", "model_artifacts", "evaluation_store_uri", "model_registry_uri", "home")
+)
 
 
 def _default_store() -> Any:

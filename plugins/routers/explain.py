@@ -126,6 +126,7 @@ async def _explain(request: ExplainRequest, accept_encoding: str | None) -> Resp
         application=request.application,
     )
     service = get_service()
+    await service.loop_share.turn()  # in the API server: leave Airflow its share of the loop
     # The explainers build exactly Genome's shape, so it is not re-validated.
     answer = service.explain_inline(ref, entries=request.entries, image=request.image, text=request.text)
     if answer is not None:  # a few rows of exact SHAP on a loaded model: cheaper than a hop
@@ -183,11 +184,13 @@ async def global_explanations(name: str, version: str) -> JSONResponse:
     return JSONResponse(document)
 
 
-def standalone_app() -> Any:
+def standalone_app(token_check: Any = None) -> Any:
     """The explain API on its own (`airgenome explainer`), for scaling out behind the plugin.
 
     Same routes, same Airflow authentication (it accepts the Airflow API's tokens: same
-    auth manager and JWT settings), no pages.
+    auth manager and JWT settings, checked by `airgenome.plugins.tokens` with a bounded
+    snapshot of the revoked tokens instead of a metadata-DB query per request), no pages.
+    ``token_check``: a `TokenCheck` (tests inject a clock); default, one for this app.
     """
     from fastapi import Depends, FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -197,6 +200,7 @@ def standalone_app() -> Any:
     from airgenome.plugins.app import request_validation_error
     from airgenome.plugins.deps import authenticated_user
     from airgenome.plugins.routers import health, visualizations
+    from airgenome.plugins.tokens import TokenCheck
 
     app = FastAPI(
         title="airgenome explainer",
@@ -206,6 +210,7 @@ def standalone_app() -> Any:
         openapi_url=None,
         dependencies=[Depends(authenticated_user)],
     )
+    app.state.token_check = token_check or TokenCheck()
     for extra in (health.router, router, visualizations.router):
         app.include_router(extra)
 

@@ -18,5 +18,5 @@ class Health(BaseModel):
 
 
 @router.get("/api/v1/health", response_model=Health)
-def health(user: CurrentUser) -> Health:
+async def health(user: CurrentUser) -> Health:  # no I/O: no hop to a worker thread
     return Health(status="ok", version=__version__, user=user.get_name())
