@@ -38,7 +38,23 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_the_cpu_gpu_and_airflow_images_exist() -> None:
-    assert {p.name for p in DOCKERFILES} == {"airflow.Dockerfile", "component-cpu.Dockerfile", "component-gpu.Dockerfile"}
+    assert {p.name for p in DOCKERFILES} == {
+        "airflow.Dockerfile", "component-cpu.Dockerfile", "component-gpu.Dockerfile", "component-spark.Dockerfile"
+    }
+
+
+def test_the_spark_image_matches_what_the_spark_application_names() -> None:
+    from airgenome.components import registry
+    from airgenome.components.data.spark_application import MAIN_APPLICATION_FILE, SPARK_VERSION
+
+    instructions = _instructions(REPO / "images" / "component-spark.Dockerfile")
+    assert instructions[0] == ("ARG", f"SPARK_VERSION={SPARK_VERSION}")
+    assert instructions[1] == ("FROM", "apache/spark:${SPARK_VERSION}-scala2.13-java17-python3-ubuntu")
+    installs = " ".join(rest for k, rest in instructions if k == "RUN")
+    venv = MAIN_APPLICATION_FILE.removeprefix("local://").split("/lib/python3.11/")[0]
+    assert f"uv venv --python 3.11 {venv}" in installs
+    assert '"/tmp/airgenome[spark]" "pyspark==${SPARK_VERSION}"' in installs
+    assert registry.get("spark.apply").images.cpu == "airgenome/component-spark:0.1.0"
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

@@ -160,7 +160,7 @@ def test_the_spark_application_that_reaches_the_cluster(spark_run: SparkRun) -> 
         "type": "Python",
         "pythonVersion": "3",
         "mode": "cluster",
-        "image": "airgenome/component-cpu:0.1.0",
+        "image": "airgenome/component-spark:0.1.0",
         "imagePullPolicy": "IfNotPresent",
         "mainApplicationFile": "local:///opt/airgenome/venv/lib/python3.11/site-packages/airgenome/components/runtime.py",
         "arguments": ["spark.apply"],
@@ -278,7 +278,7 @@ def test_a_driver_that_never_starts_fails_the_task_and_leaves_nothing_behind(spa
     assert spark_run.states["unpullable"] == "failed"
     assert application_history(cluster, NAMESPACE, name) == ["SUBMITTED"]
     assert (f"step 'unpullable': SparkApplication {NAMESPACE}/{name} did not start: Spark Job Failed. "
-            'Status: ImagePullBackOff, Error: Back-off pulling image "airgenome/component-cpu:0.1.0"') in spark_run.output
+            'Status: ImagePullBackOff, Error: Back-off pulling image "airgenome/component-spark:0.1.0"') in spark_run.output
     driver = cluster.deleted[(NAMESPACE, f"{name}-driver")]  # deleted with its application
     assert driver.process is None and cluster.history(f"{name}-driver") == ["Pending"]
     assert cluster.calls("DELETE", f"/sparkapplications/{name}")
@@ -300,7 +300,7 @@ def test_the_stand_in_spark_operator_through_the_client(cluster: StandInKubernet
         found: dict[str, Any] = objects.get_namespaced_custom_object_status(group, version, "ns", plural, name)
         return dict(found["status"]["applicationState"])
 
-    for name, image in (("good", "airgenome/component-cpu:0.1.0"), ("bad", FAILING_IMAGE)):
+    for name, image in (("good", "airgenome/component-spark:0.1.0"), ("bad", FAILING_IMAGE)):
         app = render_manifest(name=name, namespace="ns", image=image, environment={"STEP_NAME": name},
                               secret_environment={"TOKEN": {"name": "creds", "key": "token"}})
         created = objects.create_namespaced_custom_object(group, version, "ns", plural, app)

@@ -10,9 +10,10 @@ from airgenome.components.data.tables import (
     SparkApplyParameters,
     TransformParameters,
 )
-from airgenome.components.registry import ComponentSpec, Port, lazy
+from airgenome.components.registry import ComponentSpec, Images, Port, lazy
 
 _TABLES = "airgenome.components.data.tables"
+SPARK_IMAGE = "airgenome/component-spark:0.1.0"
 
 SPECS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
@@ -68,6 +69,8 @@ SPECS: tuple[ComponentSpec, ...] = (
         "(local[*] by default, a SparkApplication in kubernetes mode); same Parquet tables in and out",
         load=lazy(_TABLES, "spark_apply"),
         params=SparkApplyParameters,
+        # The driver and executors need the Spark distribution (images/component-spark.Dockerfile).
+        images=Images(cpu=SPARK_IMAGE, gpu=SPARK_IMAGE),
         inputs={"table": Port("table", "the table (Parquet)")},
         outputs={"table": Port("table", "the result")},
         extra="spark",

@@ -138,7 +138,7 @@ def _manifest() -> dict[str, Any]:
     return render_manifest(
         name=application_name("ct", "spark-filter", "manual__1"),
         namespace="airgenome",
-        image="airgenome/component-cpu:0.1.0",
+        image="airgenome/component-spark:0.1.0",
         environment={"PARAMETERS": json.dumps({"predicate": "~metadata.filename.str.contains('.gz')", "master": "submit"}), "STEP_NAME": "spark-filter"},
         executor_instances=3,
     )
