@@ -194,7 +194,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("explain_api_server_share", "float",
            "Inside Airflow's API server: the share of its event loop's time explanation requests "
            "may keep it busy; beyond it they wait their turn (first come, first served, at most "
-           "2 s) so Airflow's own API stays responsive. `1`: no limit.", "0.5", default="0.5",
+           "2 s) so Airflow's own API stays responsive. `1`: no limit.", "0.4", default="0.4",
            minimum=0.05),
     Option("explain_token_revocation_ttl_s", "float",
            "Standalone explainer: seconds its snapshot of Airflow's revoked tokens (logouts) is "
