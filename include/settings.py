@@ -285,6 +285,12 @@ def string_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def unless_none(values: tuple[str, ...]) -> list[str]:
+    """A list setting that can be switched off: ``none``, ``0`` or ``false`` alone mean empty
+    (an empty value means the default, so "nothing" needs a word of its own)."""
+    return [] if [value.lower() for value in values] in ([], ["none"], ["0"], ["false"]) else list(values)
+
+
 def json_value(name: str) -> Any:
     declared, text = _text(name, "json")
     if text is None:

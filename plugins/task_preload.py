@@ -29,8 +29,7 @@ def in_scheduler(argv: list[str] | None = None) -> bool:
 def modules_to_preload() -> list[str]:
     from airgenome import settings
 
-    names = list(settings.string_list("task_preload"))
-    return [] if [name.lower() for name in names] in ([], ["none"], ["0"], ["false"]) else names
+    return settings.unless_none(settings.string_list("task_preload"))
 
 
 def preload_for_task_processes(argv: list[str] | None = None) -> list[str]:

@@ -333,10 +333,7 @@ def _check_application(ref: ModelRef, record: Any) -> None:
 
 
 def preload_modules() -> list[str]:
-    names = settings.string_list("explain_preload")
-    if [name.lower() for name in names] in ([], ["none"], ["0"], ["false"]):
-        return []
-    return list(names)
+    return settings.unless_none(settings.string_list("explain_preload"))
 
 
 def in_api_server() -> bool:

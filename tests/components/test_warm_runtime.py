@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from airgenome.components.warm import Request, read_answer, send_request
-from airgenome.embedded.stack import EmbeddedStack
+from airgenome.embedded.stack import EmbeddedStack, _alive
 from airgenome.operators.step import StepFailed, StepProcess, base_environment
 from tests.waiting import wait_until
 
@@ -145,14 +145,6 @@ def test_failures_keep_their_exit_code_and_stderr_tail(
     assert tail in str(failed.value)
 
 
-def _pid_gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
 def test_terminate_kills_the_forked_step(tmp_path: Path, step_env: dict[str, str]) -> None:
     step_env["PARAMETERS"] = json.dumps({"wait_for": str(tmp_path / "never")})
     step = StepProcess(Log(), "probe")
@@ -172,7 +164,7 @@ def test_terminate_kills_the_forked_step(tmp_path: Path, step_env: dict[str, str
     runner.join(timeout=60)
     assert isinstance(outcome[0], StepFailed)
     assert outcome[0].exit_code == -signal.SIGTERM
-    wait_until(lambda: _pid_gone(pid), timeout_s=30, what="the step's process to end")
+    wait_until(lambda: not _alive(pid), timeout_s=30, what="the step's process to end")
 
 
 def test_a_worker_that_goes_away_takes_its_step_down(tmp_path: Path, step_env: dict[str, str], server: Path) -> None:
@@ -187,7 +179,7 @@ def test_a_worker_that_goes_away_takes_its_step_down(tmp_path: Path, step_env: d
         assert output.readline().startswith(b"SEEN")
         assert output.readline() == b"CWD " + str(tmp_path).encode() + b"\n"  # now it waits
         connection.close()  # the task process died
-        wait_until(lambda: _pid_gone(pid), timeout_s=30, what="the orphaned step to be killed")
+        wait_until(lambda: not _alive(pid), timeout_s=30, what="the orphaned step to be killed")
         assert output.read() == b""  # end of file: the step and its pipe are gone
 
 

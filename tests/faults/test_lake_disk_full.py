@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.captured import CapturedOutput
 from tests.faults.full_disk import install, tiny_tmpfs, wrapper_script
-from tests.faults.helpers import CapturedOutput, register, task_error
+from tests.faults.helpers import register, task_error
 
 ENOSPC = "OSError: [Errno 28] No space left on device"
 FREE_BYTES = 32 * 1024  # injected: room for a small table (iris, 5 rows), not a big one

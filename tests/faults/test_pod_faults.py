@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.helpers import CapturedOutput, register, task_error
+from tests.captured import CapturedOutput
+from tests.faults.helpers import register, task_error
 from tests.kubernetes.conftest import make_contract
 from tests.standin.k8s_api import FAULT_ANNOTATION, StandInKubernetes, running_standin
 

@@ -8,8 +8,6 @@ the ``kubernetes_default`` connection, and the stand-in records what reached "th
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ import pytest
 from airgenome.operators.pod import GenomePodOperator
 from airgenome.sequence.contract import step_environment
 from airgenome.settings import store_locations
+from tests.captured import CapturedOutput
 from tests.kubernetes.conftest import FAILING_IMAGE, make_contract
 from tests.standin.k8s_api import TOKEN, StandInKubernetes
 
@@ -95,35 +94,6 @@ def _log_lines_echoing_the_store(manifest: dict[str, Any], failed: bool) -> list
     return [f"model store: {resolved.get('AIRGENOME_MODEL_STORE_URI')}", *default_log_lines(manifest, failed)]
 
 
-class _CapturedOutput:
-    """What the run writes to stdout / stderr, where dag.test's task logs go: the Python
-    streams and the file descriptors under them."""
-
-    def __enter__(self) -> _CapturedOutput:
-        import io
-        import sys
-
-        self.file = tempfile.TemporaryFile(mode="w+b")
-        self.saved = [os.dup(1), os.dup(2)]
-        for stream in (1, 2):
-            os.dup2(self.file.fileno(), stream)
-        self.streams = (sys.stdout, sys.stderr)
-        self.buffer = io.StringIO()
-        sys.stdout = sys.stderr = self.buffer
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import sys
-
-        sys.stdout, sys.stderr = self.streams
-        for stream, saved in zip((1, 2), self.saved, strict=True):
-            os.dup2(saved, stream)
-            os.close(saved)
-        self.file.seek(0)
-        self.text = self.buffer.getvalue() + self.file.read().decode("utf-8", errors="replace")
-        self.file.close()
-
-
 def _run_dag(standin_cluster: StandInKubernetes, home: Path) -> DagResult:
     from airflow import settings
     from airflow.models.taskinstance import TaskInstance
@@ -151,7 +121,7 @@ def _run_dag(standin_cluster: StandInKubernetes, home: Path) -> DagResult:
             startup_check_interval_seconds=1,
         )
     _register(dag)
-    with _CapturedOutput() as captured:
+    with CapturedOutput() as captured:
         run = dag.test(run_conf=CONF)
     from airflow.models.xcom import XComModel
 

@@ -76,7 +76,7 @@ class SparkRun:
 def spark_run(airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkRun]:
     from airgenome.build.loader import build_dags
     from airgenome.sequence.contract import step_environment
-    from tests.kubernetes.test_pod_execution import _CapturedOutput
+    from tests.captured import CapturedOutput
 
     root = tmp_path_factory.mktemp("spark-pods")
     home, lake, bundle = root / "home", root / "lake", root / "dags"
@@ -107,7 +107,7 @@ def spark_run(airflow_metadata: Path, tmp_path_factory: pytest.TempPathFactory) 
             patch.setenv(name, value)
         patch.delenv("AIRGENOME_COMPONENTS_FOLDER", raising=False)
         dag = build_dags(str(bundle / "sequences_loader.py"))[PIPELINE]
-        with _CapturedOutput() as captured:
+        with CapturedOutput() as captured:
             run = dag.test(run_conf=CONF)
         tis = {ti.task_id: ti for ti in run.get_task_instances()}
         yield SparkRun(
