@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from airgenome.components.context import (
     CONNECTION_PREFIX,
@@ -220,5 +220,26 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return EXIT_OK
 
 
+def exit_with(code: int) -> NoReturn:
+    """End the step's process with its outcome, without the interpreter's teardown.
+
+    Python's exit handlers still run (logging's flush, a library's end-of-run hook). The
+    teardown after them is skipped: that is where native thread pools can abort a process whose
+    outcome is already written (Arrow's parquet threads, apache/arrow#34314: "terminate called
+    without an active exception", exit -6, seen in CI after "succeeded"), and where a library's
+    non-daemon thread would keep a finished step alive. The warm runtime's children end the same
+    way (`os._exit` after their flush)."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

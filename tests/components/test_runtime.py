@@ -146,3 +146,46 @@ def test_genome_lake_refs_resolve_against_the_lake(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match=r"DATASETS\[0\].ref: 'mllake://../../etc': '.' and '..' are not allowed"):
         context_from_environment("genome.noop", bad)
+
+
+# A component that leaves a non-daemon thread running and registers an exit handler: a normal
+# interpreter exit would wait for the thread forever, as a native pool torn down at exit can
+# abort the process (apache/arrow#34314) after the outcome is written.
+LINGERING = '''
+import atexit
+import threading
+
+from pydantic import BaseModel, ConfigDict
+
+from airgenome.components.context import Result
+from airgenome.components.registry import ComponentSpec
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def run(ctx, params):
+    threading.Thread(target=threading.Event().wait, daemon=False).start()
+    atexit.register(print, "exit handler ran", flush=True)
+    return Result(metrics={"done": 1.0})
+
+
+SPEC = ComponentSpec(name="transform.acme-linger", summary="leaves a thread behind", load=lambda: run, params=Params)
+'''
+
+
+def test_the_entrypoint_ends_with_the_outcome_without_waiting_for_leftover_threads(tmp_path: Path) -> None:
+    (tmp_path / "acme_linger").mkdir()
+    (tmp_path / "acme_linger" / "__init__.py").write_text(LINGERING)
+    info = tmp_path / "acme_linger-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-linger\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[airgenome.components]\nlinger = acme_linger:SPEC\n")
+    env = {**_env(tmp_path, PARAMETERS="{}"), "PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run(
+        [sys.executable, *ENTRYPOINT[1:], "transform.acme-linger"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.splitlines() == ["airgenome: transform.acme-linger succeeded", "exit handler ran"]
+    assert json.loads((tmp_path / "result.json").read_text())["metrics"] == {"done": 1.0}
