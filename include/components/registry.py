@@ -14,8 +14,9 @@ folder. A spec names a component by its public name only; it never names an impo
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -225,49 +226,97 @@ def lazy(module: str, function: str) -> Callable[[], RunFunction]:
 
 
 class Registry:
-    """Names -> specs, built once per process from the three sources."""
+    """Names -> specs, built once per process from the three sources (and refreshed when they
+    change), plus the specs code registers directly."""
 
     def __init__(self) -> None:
         self._specs: dict[str, ComponentSpec] = {}
         self._aliases: dict[str, str] = {}
+        self._registered: list[ComponentSpec] = []  # by code: kept when discovery is rebuilt
         self._loaded = False
+        self._signature: tuple[object, ...] | None = None  # what the discovered part was built from
         self._lock = threading.Lock()
+        self._pins = threading.local()
+        self.generation = 0  # +1 on every build: caches of validated sequences key on it
         self.problems: list[str] = []  # entry points / descriptors that could not be loaded
 
     def register(self, spec: ComponentSpec) -> None:
-        taken = spec.name in self._specs or spec.name in self._aliases
-        if taken:
-            raise ValueError(f"component {spec.name!r} is registered twice")
-        self._specs[spec.name] = spec
-        for alias in spec.aliases:
-            self._aliases[alias] = spec.name
+        self._ensure()
+        with self._lock:
+            _add(self._specs, self._aliases, spec)
+            self._registered.append(spec)
 
     def _ensure(self) -> None:
         if self._loaded:
             return
         with self._lock:
-            if self._loaded:
-                return
-            from airgenome.components.catalogue import BUILTIN
-            from airgenome.components.discovery import descriptor_specs, entry_point_specs
+            if not self._loaded:
+                self._build()
 
-            for spec in BUILTIN:
-                self.register(spec)
-            for source in (entry_point_specs, descriptor_specs):
-                specs, problems = source()
-                self.problems.extend(problems)
-                for spec in specs:
-                    try:
-                        self.register(spec)
-                    except ValueError as error:
-                        self.problems.append(f"{spec.source}: {error}")
-            self._loaded = True
+    def _build(self) -> None:
+        """With the lock held: every source from scratch, swapped in whole, so a reader in
+        another thread sees the old registry or the new one, never half of one."""
+        from airgenome.components.catalogue import BUILTIN
+        from airgenome.components.discovery import descriptor_specs, entry_point_specs, sources_signature
+
+        # Taken before the scan: a change made during it is seen by the next refresh.
+        signature = sources_signature()
+        specs: dict[str, ComponentSpec] = {}
+        aliases: dict[str, str] = {}
+        problems: list[str] = []
+        for spec in BUILTIN:
+            _add(specs, aliases, spec)
+        for source in (entry_point_specs, descriptor_specs):
+            found, source_problems = source()
+            problems.extend(source_problems)
+            for spec in found:
+                try:
+                    _add(specs, aliases, spec)
+                except ValueError as error:
+                    problems.append(f"{spec.source}: {error}")
+        for spec in self._registered:
+            _add(specs, aliases, spec)
+        self._specs, self._aliases, self.problems = specs, aliases, problems
+        self._signature = signature
+        self.generation += 1
+        self._loaded = True
+
+    def refresh(self) -> bool:
+        """Rebuild if an installed distribution, the import path or a descriptor file changed
+        since the registry was built; True when it rebuilt.
+
+        Called where a sequence is validated and where a component starts, so a process that
+        inherited a built registry (a task forked from the scheduler, a step forked from the warm
+        runtime: the entry-point scan alone costs ~20 ms) reuses it, and a long-lived one (the API
+        server) still sees a component installed or a descriptor dropped in after it started."""
+        from airgenome.components.discovery import sources_signature
+
+        if self._loaded and getattr(self._pins, "depth", 0):
+            return False
+        if self._loaded and sources_signature() == self._signature:
+            return False
+        with self._lock:
+            self._build()
+        return True
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Refreshed once, then held for the block (this thread): a folder scan validates every
+        file against one registry, without re-checking the sources per file."""
+        self.refresh()
+        self._pins.depth = getattr(self._pins, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._pins.depth -= 1
 
     def reload(self) -> None:
+        """Forget everything, code-registered specs included; the next use rebuilds."""
         with self._lock:
-            self._specs.clear()
-            self._aliases.clear()
-            self.problems.clear()
+            self._specs, self._aliases, self.problems = {}, {}, []
+            self._registered = []
+            self._signature = None
+            self.generation += 1
             self._loaded = False
 
     def resolve(self, name: str) -> str | None:
@@ -294,6 +343,14 @@ class Registry:
     def specs(self) -> list[ComponentSpec]:
         self._ensure()
         return [self._specs[name] for name in sorted(self._specs)]
+
+
+def _add(specs: dict[str, ComponentSpec], aliases: dict[str, str], spec: ComponentSpec) -> None:
+    if spec.name in specs or spec.name in aliases:
+        raise ValueError(f"component {spec.name!r} is registered twice")
+    specs[spec.name] = spec
+    for alias in spec.aliases:
+        aliases[alias] = spec.name
 
 
 REGISTRY = Registry()

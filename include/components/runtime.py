@@ -31,7 +31,7 @@ from airgenome.components.context import (
     SkipStep,
     StepInfo,
 )
-from airgenome.components.registry import ComponentSpec, get
+from airgenome.components.registry import REGISTRY, ComponentSpec, get
 from airgenome.errors import AirgenomeError, InvalidInput
 
 ENTRYPOINT: tuple[str, ...] = ("python", "-m", "airgenome.components.runtime")
@@ -185,6 +185,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print("usage: python -m airgenome.components.runtime COMPONENT", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
+        # A step forked from the warm runtime inherits its registry: reused unless the step's
+        # import path or descriptor folder differs.
+        REGISTRY.refresh()
         spec = get(args[0])
         context, parameters = context_from_environment(spec.name, env)
     except AirgenomeError as error:

@@ -334,6 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     modules = [*CORE_MODULES, *(m.strip() for m in args.preload.split(",") if m.strip())]
     for problem in preload(modules):
         print(f"airgenome warm runtime: not preloaded: {problem}", file=sys.stderr, flush=True)
+    try:
+        # Built once, inherited by every child; a child whose import path or descriptor folder
+        # differs rebuilds its own (`Registry.refresh`).
+        from airgenome.components.registry import REGISTRY
+
+        REGISTRY.refresh()
+    except Exception as error:  # noqa: BLE001 - each child then builds its own
+        print(f"airgenome warm runtime: registry not built: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
     Server(args.socket).serve()
     return 0
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from airgenome import settings
+from airgenome.components import registry
 from airgenome.errors import AirgenomeError, InvalidInput
 from airgenome.sequence.plan import Plan, dag_id_of_name, plan_sequence
 from airgenome.sequence.validate import parse_sequence
@@ -79,9 +80,11 @@ def _modified(path: Path) -> datetime:
     return datetime.fromtimestamp(int(path.stat().st_mtime), tz=UTC)
 
 
-# Per-process cache: (path, mtime_ns, size, mode) -> plan or error. Files are replaced
-# atomically by uploads, so a changed file always has a new mtime or size.
-_CACHE: dict[tuple[str, int, int, str], Plan | BrokenSequence] = {}
+# Per-process cache: (path, mtime_ns, size, mode, registry generation) -> plan or error. Files
+# are replaced atomically by uploads, so a changed file always has a new mtime or size; a
+# component installed or described since gives the registry a new generation. A task process
+# inherits the scheduler's (`airgenome.build.loader.warm_up`).
+_CACHE: dict[tuple[str, int, int, str, int], Plan | BrokenSequence] = {}
 _CACHE_LIMIT = 4096
 
 
@@ -90,7 +93,7 @@ def _load_one(path: Path, mode: str) -> Plan | BrokenSequence:
         stat = path.stat()
     except OSError as error:
         return BrokenSequence(path, f"{path}: cannot read ({error.strerror})", [], 422)
-    key = (str(path), stat.st_mtime_ns, stat.st_size, mode)
+    key = (str(path), stat.st_mtime_ns, stat.st_size, mode, registry.REGISTRY.generation)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
@@ -135,6 +138,11 @@ def scan(
         chosen = mode or execution_mode()
     except InvalidInput as error:  # a bad platform setting breaks every file, visibly
         return [], [BrokenSequence(p, error.message, [], 422) for p in sequence_files(folders)]
+    with registry.REGISTRY.pinned():
+        return _scan(folders, chosen, only)
+
+
+def _scan(folders: list[Path], chosen: str, only: str | None) -> tuple[list[LoadedSequence], list[BrokenSequence]]:
     loaded: list[LoadedSequence] = []
     broken: list[BrokenSequence] = []
     owners: dict[str, Path] = {}

@@ -566,6 +566,7 @@ def parse_sequence(
     if chosen not in MODES:
         raise InvalidInput(f"mode: {chosen!r} is not one of {', '.join(MODES)}")
     limit = limit or limits()
+    registry.REGISTRY.refresh()  # a component installed or described since the last parse counts
     try:
         return _parse(raw, chosen, limit)
     except RecursionError:  # e.g. 5000 nested lists: still a 422, never a crash

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,55 @@ def test_every_component_schema_is_in_the_sequence_schema() -> None:
         expected.pop("$defs", None)
         assert by_name[names] == expected
     assert schema["$defs"]["Step"]["properties"]["inputs"]["type"] == "object"
+
+
+PLUGIN = '''
+from airgenome.components.registry import ComponentSpec, lazy
+
+SPEC = ComponentSpec(name="transform.acme-late", summary="installed late", load=lazy("airgenome.components.genome", "noop"))
+'''
+
+DESCRIPTOR = {
+    "name": "transform.late-image", "summary": "described late", "image": "registry.example/late:1",
+    "command": ["late"], "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+}
+
+
+def test_a_built_registry_is_reused_until_what_it_was_built_from_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a forked task or step inherits is kept; a component installed or described after
+    the process started is still found (the API server lives for days)."""
+    site, folder = tmp_path / "site", tmp_path / "components"
+    site.mkdir()
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("AIRGENOME_COMPONENTS_FOLDER", str(folder))
+    reg = registry.Registry()
+    assert reg.refresh() is True  # the first build
+    assert reg.refresh() is False
+    reg.register(ComponentSpec(name="transform.by-code", summary="registered by code",
+                               load=lazy("airgenome.components.genome", "noop")))
+    assert "transform.acme-late" not in reg.all_names()
+
+    (site / "acme_late").mkdir()
+    (site / "acme_late" / "__init__.py").write_text(PLUGIN)
+    info = site / "acme_late-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-late\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[airgenome.components]\nlate = acme_late:SPEC\n")
+    assert reg.refresh() is True
+    assert reg.get("transform.acme-late").source == "entry-point:late"
+    assert reg.refresh() is False
+
+    (folder / "late.json").write_text(json.dumps(DESCRIPTOR))
+    assert reg.refresh() is True
+    assert reg.get("transform.late-image").images.cpu == "registry.example/late:1"
+    assert reg.get("transform.by-code").summary == "registered by code"  # kept through rebuilds
+    (folder / "late.json").unlink()
+    assert reg.refresh() is True
+    assert "transform.late-image" not in reg.all_names()
+
+    reg.reload()
+    assert "transform.by-code" not in reg.all_names()
+    sys.modules.pop("acme_late", None)

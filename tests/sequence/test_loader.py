@@ -184,3 +184,29 @@ def test_a_worker_decides_who_owns_its_dag_as_the_dag_processor_does(tmp_path: P
     assert [item.path.name for item in everything if item.dag_id == "two"] == ["b.json"]
     assert validated == ["a.json", "b.json", "c.json", "e.json"]  # never d.json
     assert sorted(item.path.name for item in broken) == ["a.json", "c.json", "e.json"]
+
+
+def test_a_component_described_after_a_scan_mends_the_sequence_that_used_it(tmp_path: Path, monkeypatch) -> None:
+    """A long-lived process (the API server's pages, the scheduler's warm-up) caches each
+    file's verdict; a new component changes the registry's generation, so the verdict too."""
+    from airgenome.components import registry
+
+    components = tmp_path / "components"
+    components.mkdir()
+    monkeypatch.setenv("AIRGENOME_COMPONENTS_FOLDER", str(components))
+    registry.REGISTRY.reload()
+    folder = tmp_path / "sequences"
+    folder.mkdir()
+    (folder / "late.json").write_text(json.dumps(
+        {"pipelineName": "late", "application": "a", "steps": [{"stepName": "d", "component": "transform.late-dedupe"}]}
+    ))
+    loaded, broken = scan([folder], mode="kubernetes")
+    assert (loaded, [b.path.name for b in broken]) == ([], ["late.json"])
+    assert "transform.late-dedupe" in broken[0].message
+    (components / "dedupe.json").write_text(json.dumps({
+        "name": "transform.late-dedupe", "summary": "dedupe", "image": "registry.example/dedupe:1",
+        "command": ["dedupe"], "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+    }))
+    loaded, broken = scan([folder], mode="kubernetes")
+    assert ([item.dag_id for item in loaded], broken) == (["late"], [])
+    registry.REGISTRY.reload()
