@@ -37,10 +37,21 @@ def preload_for_task_processes(argv: list[str] | None = None) -> list[str]:
     if not in_scheduler(argv):
         return []
     failed = []
-    for name in modules_to_preload():
+    names = modules_to_preload()
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 - a missing optional library only costs time
             log.warning("airgenome: task_preload: %s not imported (%s: %s)", name, type(error).__name__, error)
             failed.append(name)
+    if "airgenome.build.loader" in names and "airgenome.build.loader" not in failed:
+        # Every DAG built once here, inherited by every task: a task re-validates only what
+        # changed since (a file, an installed or described component).
+        from airgenome.build.loader import warm_up
+
+        try:
+            log.info("airgenome: task_preload: %d sequence DAG(s) built ahead of the task processes", warm_up())
+        except Exception as error:  # noqa: BLE001 - each task builds its own then
+            log.warning("airgenome: task_preload: DAG building not warmed (%s: %s)", type(error).__name__, error)
+            failed.append("airgenome.build.loader.warm_up")
     return failed
