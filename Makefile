@@ -62,7 +62,12 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m tests.import_layers  # lint-imports over every folder (see pyproject)
 
+# wrk: the explanation bench's C client (a Python client's own ~1 ms a call would hide the
+# server latency it measures).
 bench: install
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo ">> installing Debian packages: wrk"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	BENCH=$(BENCH) $(PY) tests/bench/run_all.py
 
 down:

@@ -93,9 +93,24 @@ class Client:
                     raise SystemExit(f"{dag_id} run {run_id} failed")
                 tasks = self.http.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
                 run["tasks"] = tasks["task_instances"]
+                run["dag_run_id"] = run_id
                 return dict(run)
             time.sleep(0.2)
         raise SystemExit(f"{dag_id} run {run_id} did not finish")
+
+
+    def timeline(self, dag_id: str, run_id: str, task_id: str) -> list[tuple[float, str]]:
+        """The task's log events as (seconds since its first event, text)."""
+        response = self.http.get(
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1",
+            params={"full_content": "true"}, headers={"Accept": "application/json"},
+        )
+        response.raise_for_status()
+        events = [e for e in response.json()["content"] if isinstance(e, dict) and e.get("timestamp")]
+        if not events:
+            return []
+        start = _parse(events[0]["timestamp"])
+        return [((_parse(e["timestamp"]) - start).total_seconds(), str(e.get("event", ""))[:90]) for e in events]
 
 
 def _per_step(run: dict[str, Any], steps: int) -> tuple[float, float]:
@@ -127,9 +142,14 @@ def main() -> int:
             client.wait_dag(dag_id)
             client.run(dag_id)  # warm-up
         samples: dict[str, list[tuple[float, float]]] = {dag_id: [] for dag_id in dags}
+        last: dict[str, str] = {}
         for _ in range(args.runs):
             for dag_id in dags:
-                samples[dag_id].append(_per_step(client.run(dag_id), args.steps))
+                run = client.run(dag_id)
+                last[dag_id] = run["dag_run_id"]
+                samples[dag_id].append(_per_step(run, args.steps))
+        middle = f"noop_{args.steps // 2}"
+        timelines = {dag_id: client.timeline(dag_id, last[dag_id], middle) for dag_id in dags}
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -146,6 +166,10 @@ def main() -> int:
     ratio_wall = statistics.median([c[1] for c in comp]) / statistics.median([p[1] for p in py])
     print(f"  ratio component / PythonOperator: task duration {ratio_task:.2f}x, run wall per step {ratio_wall:.2f}x"
           " (goal <= 1.5x per step)")
+    for dag_id, events in timelines.items():
+        print(f"  where {dag_id}'s {middle} spent its time (its log, last run):")
+        for offset, text in events:
+            print(f"    +{offset:6.3f} s  {text}")
     return 0
 
 
