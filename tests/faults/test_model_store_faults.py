@@ -2,16 +2,24 @@
 no half-registered model version, and saving again registers the version normally.
 
 Real MLflow on real SQLite files: the registry in its own database, in a folder that goes away
-mid-save (an unmounted volume; the tracking store stays); and a registry URI pointing at a
-closed loopback port, through the SDK and through the plugin's API. (A locked SQLite registry
-is not tested here: MLflow sets ``busy_timeout`` to 20 s, so a lock shorter than that is waited
-out and a longer one fails through the same path as the unreachable case.)
+mid-save (an unmounted volume; the tracking store stays), or locked by another writer; and a
+registry URI pointing at a closed loopback port, through the SDK and through the plugin's API.
+
+MLflow waits for a locked SQLite database for 20 s: ``PRAGMA busy_timeout = 20000`` on every
+session (``mlflow.store.db.utils._get_managed_session_maker``), with no setting to change it (a
+``?timeout=`` in the URI is overridden by that pragma). The lock that outlasts it is therefore
+waited out once, for real (~20 s).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,7 @@ import pytest
 
 from airgenome.errors import Unavailable
 from tests.conftest import PluginClient, free_port
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -172,3 +181,82 @@ def test_the_models_api_answers_503_naming_the_unreachable_registry(
     detail = response.json()["detail"]
     assert detail.startswith("opening the model store: model store error at ")
     assert f"(registry {registry}): " in detail and "Connection refused" in detail
+
+
+@contextmanager
+def held_lock(database: Path) -> Iterator[sqlite3.Connection]:
+    """Another writer holding SQLite's exclusive lock (rollback journal: readers wait too)."""
+    connection = sqlite3.connect(database, isolation_level=None)
+    try:
+        connection.execute("BEGIN EXCLUSIVE")
+        yield connection
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        connection.close()
+
+
+def _in_mlflow_registry_store(thread: threading.Thread) -> bool:
+    """Whether the thread is inside MLflow's SQL registry store, where the held lock stops it."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith(os.path.join("model_registry", "sqlalchemy_store.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_registry_locked_for_less_than_mlflows_wait_is_waited_out_and_registers_one_version(
+    stores: Stores, model: Any
+) -> None:
+    store = stores.model_store()
+    assert store.backend  # opened before the lock
+    outcome: dict[str, Any] = {}
+
+    def save() -> None:
+        try:
+            outcome["record"] = store.save_model(model, META)
+        except Exception as error:  # reported by the assertions below
+            outcome["error"] = error
+
+    saving = threading.Thread(target=save, daemon=True)
+    with held_lock(stores.registry_db):
+        saving.start()
+        # The run and its files are written; the save then waits on the registry's lock.
+        wait_until(lambda: _in_mlflow_registry_store(saving), timeout_s=60,
+                   what="the save to reach the locked registry", every_s=0.02)
+        assert saving.is_alive()
+    saving.join(timeout=60)
+
+    assert not saving.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    record = outcome["record"]
+    assert record.version == 1
+    assert stores.versions() == [(1, record.run_id)]
+    assert stores.runs() == {record.run_id: "FINISHED"}
+
+
+def test_a_registry_locked_for_longer_than_mlflows_wait_is_a_clear_503_and_the_retry_registers_version_1(
+    stores: Stores, model: Any
+) -> None:
+    store = stores.model_store()
+    assert store.backend
+    with held_lock(stores.registry_db), pytest.raises(Unavailable) as raised:
+        store.save_model(model, META)  # gives up after MLflow's 20 s busy timeout
+
+    assert raised.value.status_code == 503
+    # The cause, without SQLAlchemy's statement and its parameters (the model's metadata).
+    assert raised.value.message == (
+        f"saving /faults/iris: model store error at {stores.tracking} (registry {stores.registry}): "
+        "(sqlite3.OperationalError) database is locked"
+    )
+    assert stores.versions() == []
+    (failed_run,) = stores.runs()
+    assert stores.runs() == {failed_run: "FAILED"}
+
+    record = store.save_model(model, META)  # the step's retry, the lock released
+
+    assert record.version == 1
+    assert stores.versions() == [(1, record.run_id)]
+    assert stores.runs() == {failed_run: "FAILED", record.run_id: "FINISHED"}
+
