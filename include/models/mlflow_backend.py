@@ -56,8 +56,17 @@ def _quote(value: str) -> str:
 
 
 def _cause(message: object) -> str:
-    """An MLflow error message without SQLAlchemy's "Background on this error" line."""
-    lines = [line for line in str(message).strip().splitlines() if not line.startswith("(Background on this error")]
+    """An MLflow error message without SQLAlchemy's statement, parameters and "Background" line.
+
+    A locked SQLite registry's error quoted the whole ``[SQL: INSERT …]`` and its
+    ``[parameters: …]`` (the model's metadata): noise to the user, and values that are not theirs
+    to see through the API. SQLAlchemy puts those after the cause, so keep what comes before.
+    """
+    lines: list[str] = []
+    for line in str(message).strip().splitlines():
+        if line.startswith(("[SQL: ", "[parameters: ", "(Background on this error")):
+            break
+        lines.append(line)
     return " ".join(line.strip() for line in lines) or str(message)
 
 

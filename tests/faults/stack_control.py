@@ -4,7 +4,8 @@ The stack starts each component in its own session (process group = its PID). `k
 SIGKILL to the component's PID (``group=False``: its children live on, as a LocalExecutor's
 workers do when only the scheduler dies) or to its whole group; `restart` starts it again
 exactly as `EmbeddedStack.up` did (same arguments, same environment) and records the new PID, so
-`EmbeddedStack.down` stops the new process.
+`EmbeddedStack.down` stops the new process. `executor_workers` finds the scheduler's
+LocalExecutor workers (its children), which `pause` / `resume` stop and continue.
 """
 
 from __future__ import annotations
@@ -30,6 +31,33 @@ def kill(home: Path, name: str, *, group: bool) -> int:
     (os.killpg if group else os.kill)(pid, signal.SIGKILL)
     wait_until(lambda: not _alive(pid), timeout_s=30, what=f"{name} (pid {pid}) to die", every_s=0.1)
     return pid
+
+
+def executor_workers(scheduler: int) -> list[int]:
+    """The PIDs of the scheduler's LocalExecutor workers: its children, titled by Airflow."""
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            title = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == scheduler and title.startswith(b"airflow worker -- LocalExecutor"):
+            workers.append(int(entry.name))
+    return sorted(workers)
+
+
+def pause(pids: list[int]) -> None:
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+
+
+def resume(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def kill_leftovers(pgid: int) -> None:

@@ -1,5 +1,5 @@
 """Faults on the real embedded Airflow (the session's `live_stack`): the scheduler SIGKILLed
-mid-run, and the API server killed during sequence uploads. Each test leaves the stack as it
+mid-run or while a task is only queued, and the API server killed during sequence uploads. Each test leaves the stack as it
 found it: the component is restarted (its new PID in the state file) and healthy again."""
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from airgenome.embedded.config import PARALLELISM
 from tests.conftest import LiveStack, _wait_for_explainer_preload
 from tests.faults import stack_control
 from tests.waiting import wait_until
@@ -21,6 +23,8 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 HOLD = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.1)"
+# Appends the step's name to a file: one line per time the step really ran.
+RECORD = "import sys\nwith open(sys.argv[1], 'a') as runs: runs.write(sys.argv[2] + '\\n')"
 
 
 def _auth(stack: LiveStack) -> dict[str, str]:
@@ -100,6 +104,85 @@ def test_the_scheduler_killed_mid_run_and_restarted_completes_the_run(scheduler_
         gate.touch()
         if old_scheduler is not None:
             stack_control.kill_leftovers(old_scheduler)  # its orphaned LocalExecutor workers
+        _delete(stack, name)
+
+
+def _running_scheduler_jobs(stack: LiveStack) -> list[dict[str, Any]]:
+    response = httpx.get(f"{stack.url}/api/v2/jobs", headers=_auth(stack), timeout=60,
+                         params={"job_type": "SchedulerJob", "job_state": "running", "limit": 100})
+    response.raise_for_status()
+    return list(response.json()["jobs"])
+
+
+def test_the_scheduler_killed_while_a_task_is_queued_completes_the_run_each_task_once(
+    scheduler_restored: LiveStack,
+) -> None:
+    """`first` is QUEUED but never starts: the scheduler's LocalExecutor workers are SIGSTOPped
+    before the run is triggered, so none takes it from the executor. Then the scheduler and its
+    workers are SIGKILLed (its process group, as when its container dies): the queued task is
+    lost with them. Airflow resets it only once the dead
+    scheduler's heartbeat is older than `scheduler_health_check_threshold`; a scheduler started
+    after that resets it at its start. The run then completes, each step having run once."""
+    from airflow.configuration import conf
+
+    stack = scheduler_restored
+    name = f"faults-queued-{uuid.uuid4().hex[:8]}"
+    runs = stack.home / "faults" / f"{name}.runs"
+    runs.parent.mkdir(exist_ok=True)
+    spec = {
+        "pipelineName": name,
+        "application": "faults",
+        "steps": [
+            {"stepName": step, "command": [sys.executable, "-c", RECORD], "args": [str(runs), step],
+             "timeout": "300s", "retry": "0"}
+            for step in ("first", "second")
+        ],
+    }
+    workers = stack_control.executor_workers(stack_control.pid_of(stack.home, "scheduler"))
+    assert len(workers) == PARALLELISM, workers  # forked at the executor's start, all idle now
+    stack_control.pause(workers)
+    paused = True
+    try:
+        response = httpx.post(f"{stack.url}/airgenome/api/v1/sequences/run", json=spec, headers=_auth(stack),
+                              timeout=180)
+        assert response.status_code == 201, response.text
+        run_id = response.json()["run_id"]
+        wait_until(lambda: _task_instances(stack, name, run_id)["first"]["state"] == "queued",
+                   timeout_s=300, what="first to be queued")
+
+        stack_control.kill(stack.home, "scheduler", group=True)  # with its (paused) workers
+        paused = False
+        assert _task_instances(stack, name, run_id)["first"]["state"] == "queued"
+        assert not runs.exists()  # nothing ran it
+
+        # The scheduler started next resets the orphan only if every dead scheduler's heartbeat
+        # is older than the threshold (else it waits for orphaned_tasks_check_interval, 300 s).
+        threshold = timedelta(seconds=conf.getint("scheduler", "scheduler_health_check_threshold"))
+        wait_until(
+            lambda: all(datetime.fromisoformat(job["latest_heartbeat"]) < datetime.now(UTC) - threshold
+                        for job in _running_scheduler_jobs(stack)),
+            timeout_s=300, what="the dead scheduler's heartbeat to pass the health-check threshold", every_s=1)
+        stack_control.restart(stack.home, "scheduler")
+        final = wait_until(
+            lambda: (state := _run_state(stack, name, run_id)) in ("success", "failed") and state,
+            timeout_s=300, what="the run to finish under the new scheduler")
+
+        assert final == "success"
+        assert runs.read_text().splitlines() == ["first", "second"]  # each step ran exactly once
+        tis = _task_instances(stack, name, run_id)
+        # The reset counts as a try: `first` succeeded on try 2; try 1 never ran.
+        assert {task: (ti["state"], ti["try_number"]) for task, ti in tis.items()} == {
+            "first": ("success", 2), "second": ("success", 1),
+        }
+        tries = httpx.get(f"{stack.url}/api/v2/dags/{name}/dagRuns/{run_id}/taskInstances/first/tries",
+                          headers=_auth(stack), timeout=60).json()["task_instances"]
+        # Airflow archives the reset try as failed, though it never started (no start date).
+        assert [(t["try_number"], t["state"], t["start_date"] is None) for t in tries] == [
+            (1, "failed", True), (2, "success", False),
+        ]
+    finally:
+        if paused:
+            stack_control.resume(workers)  # the scheduler lives on: let its workers run again
         _delete(stack, name)
 
 
