@@ -119,6 +119,12 @@ def _per_step(run: dict[str, Any], steps: int) -> tuple[float, float]:
     return statistics.mean(durations), wall / steps
 
 
+def _gaps(run: dict[str, Any]) -> list[float]:
+    """Seconds from one step's end to the next one's start (the chain's scheduling gaps)."""
+    tasks = sorted(run["tasks"], key=lambda t: _parse(t["start_date"]))
+    return [(_parse(b["start_date"]) - _parse(a["end_date"])).total_seconds() for a, b in zip(tasks, tasks[1:], strict=False)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6)
@@ -142,12 +148,14 @@ def main() -> int:
             client.wait_dag(dag_id)
             client.run(dag_id)  # warm-up
         samples: dict[str, list[tuple[float, float]]] = {dag_id: [] for dag_id in dags}
+        gaps: dict[str, list[float]] = {dag_id: [] for dag_id in dags}
         last: dict[str, str] = {}
         for _ in range(args.runs):
             for dag_id in dags:
                 run = client.run(dag_id)
                 last[dag_id] = run["dag_run_id"]
                 samples[dag_id].append(_per_step(run, args.steps))
+                gaps[dag_id] += _gaps(run)
         middle = f"noop_{args.steps // 2}"
         timelines = {dag_id: client.timeline(dag_id, last[dag_id], middle) for dag_id in dags}
     finally:
@@ -166,6 +174,8 @@ def main() -> int:
     ratio_wall = statistics.median([c[1] for c in comp]) / statistics.median([p[1] for p in py])
     print(f"  ratio component / PythonOperator: task duration {ratio_task:.2f}x, run wall per step {ratio_wall:.2f}x"
           " (goal <= 1.5x per step)")
+    print(f"  gap from a step's end to the next one's start: component {summary(gaps['component_noop_chain'])}"
+          f" | PythonOperator {summary(gaps['python_noop_chain'])}")
     for dag_id, events in timelines.items():
         print(f"  where {dag_id}'s {middle} spent its time (its log, last run):")
         for offset, text in events:
