@@ -194,8 +194,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("explain_api_server_share", "float",
            "Inside Airflow's API server: the share of its event loop's time explanation requests "
            "may keep it busy; beyond it they wait their turn (first come, first served, at most "
-           "2 s) so Airflow's own API stays responsive. `1`: no limit.", "0.4", default="0.4",
+           "2 s) so Airflow's own API stays responsive. `1`: no limit.", "0.25", default="0.25",
            minimum=0.05),
+    Option("explainer_nice", "integer",
+           "Standalone explainer: the nice value it runs at (0-19). On a machine it shares with "
+           "Airflow, explanations yield the CPU to Airflow's API server and scheduler when both "
+           "want it; alone on its machine it changes nothing. `0`: the same priority.",
+           "5", default="5", minimum=0),
     Option("explain_token_revocation_ttl_s", "float",
            "Standalone explainer: seconds its snapshot of Airflow's revoked tokens (logouts) is "
            "trusted; a token revoked at T is refused from T + this on. `0` asks Airflow's "

@@ -83,3 +83,37 @@ def test_port_is_validated() -> None:
     )
     assert result.returncode == 2
     assert "80 is not a usable port (1024-65535)" in result.stderr
+
+
+def _nice(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_standalone_explainer_runs_below_airflow_in_priority(explainer) -> None:
+    """Nice 5 by default: on a machine shared with Airflow, the control plane gets the CPU first."""
+    port = explainer.rsplit(":", 1)[1]
+    pids = [
+        int(entry) for entry in os.listdir("/proc")
+        if entry.isdigit() and _cmdline(entry)[-5:] == ["explainer", "--port", port, "--workers", "1"]
+    ]
+    assert len(pids) == 1
+    assert _nice(pids[0]) == max(5, _nice(os.getpid()))  # a process can lower its priority, never raise it
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", "0"), ("7", "7"), ("25", "AIRGENOME_EXPLAINER_NICE: 25 is above 19")])
+def test_the_explainer_nice_setting_is_applied_or_refused_by_name(value: str, expected: str) -> None:
+    probe = (
+        "from airgenome.embedded.explainer import lower_priority\n"
+        "from airgenome.settings import SettingError\n"
+        "try:\n    print(lower_priority())\nexcept SettingError as error:\n    print(error)\n"
+    )
+    env = {**os.environ, "AIRGENOME_EXPLAINER_NICE": value}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1].startswith(expected)
