@@ -4,8 +4,10 @@ both chained N deep in the same embedded Airflow, runs alternated.
 Starts its own embedded stack (free port, temp home, a temp DAG bundle holding the sequence
 loader, a chain of N `genome.noop` component steps and a Python DAG of N PythonOperator
 no-ops), warms both up with one run each, then alternates R runs of each and prints the median
-and p95 per step of (a) the task's own duration as Airflow records it and (b) the run's wall
-time divided by N, and their ratios. Prints only; never asserts. Stops the stack by PID.
+and p95 per step of (a) the task's own duration as Airflow records it, (b) the run's wall
+time divided by N and (c) the gap from one step's end to the next one's start, their ratios,
+the typical step (median duration + median gap) and, from a middle step's log, where its time
+went. Prints only; never asserts. Stops the stack by PID.
 
     .venv/bin/python tests/bench/bench_component_overhead.py [--steps 6] [--runs 5]
 
@@ -176,6 +178,14 @@ def main() -> int:
           " (goal <= 1.5x per step)")
     print(f"  gap from a step's end to the next one's start: component {summary(gaps['component_noop_chain'])}"
           f" | PythonOperator {summary(gaps['python_noop_chain'])}")
+    # A run's wall time carries the scheduler's occasional 1-2 s stalls (the gaps' p95), which
+    # land on either chain at random; the typical step is its median duration + median gap.
+    typical = {
+        dag_id: statistics.median([d for d, _ in samples[dag_id]]) + statistics.median(gaps[dag_id]) for dag_id in dags
+    }
+    print(f"  typical step (median task duration + median gap): component {typical['component_noop_chain']:.3f} s"
+          f" | PythonOperator {typical['python_noop_chain']:.3f} s"
+          f" | ratio {typical['component_noop_chain'] / typical['python_noop_chain']:.2f}x (goal <= 1.5x)")
     for dag_id, events in timelines.items():
         print(f"  where {dag_id}'s {middle} spent its time (its log, last run):")
         for offset, text in events:
