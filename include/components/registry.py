@@ -291,7 +291,8 @@ class Registry:
         server) still sees a component installed or a descriptor dropped in after it started."""
         from airgenome.components.discovery import sources_signature
 
-        if self._loaded and getattr(self._pins, "depth", 0):
+        pinned: int = getattr(self._pins, "depth", 0)
+        if self._loaded and pinned > 0:
             return False
         if self._loaded and sources_signature() == self._signature:
             return False
