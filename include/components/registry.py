@@ -275,7 +275,10 @@ class Registry:
                 except ValueError as error:
                     problems.append(f"{spec.source}: {error}")
         for spec in self._registered:
-            _add(specs, aliases, spec)
+            try:
+                _add(specs, aliases, spec)
+            except ValueError as error:  # a component discovered since took its name
+                problems.append(f"registered by code: {error}")
         self._specs, self._aliases, self.problems = specs, aliases, problems
         self._signature = signature
         self.generation += 1
@@ -294,9 +297,12 @@ class Registry:
         pinned: int = getattr(self._pins, "depth", 0)
         if self._loaded and pinned > 0:
             return False
-        if self._loaded and sources_signature() == self._signature:
+        signature = sources_signature()
+        if self._loaded and signature == self._signature:
             return False
         with self._lock:
+            if self._loaded and signature == self._signature:  # another thread rebuilt it meanwhile
+                return False
             self._build()
         return True
 

@@ -137,6 +137,13 @@ def test_a_built_registry_is_reused_until_what_it_was_built_from_changes(
     assert reg.refresh() is True
     assert "transform.late-image" not in reg.all_names()
 
+    # A component described later under a code-registered name: reported, nothing breaks.
+    (folder / "clash.json").write_text(json.dumps({**DESCRIPTOR, "name": "transform.by-code"}))
+    assert reg.refresh() is True
+    assert reg.problems == ["registered by code: component 'transform.by-code' is registered twice"]
+    assert reg.get("transform.by-code").source.startswith("descriptor:")
+    (folder / "clash.json").unlink()
+
     reg.reload()
     assert "transform.by-code" not in reg.all_names()
     sys.modules.pop("acme_late", None)
