@@ -121,6 +121,15 @@ def _per_step(run: dict[str, Any], steps: int) -> tuple[float, float]:
     return statistics.mean(durations), wall / steps
 
 
+def _workloads_holding_a_worker(scheduler_log: Path, over_s: float = 4.0) -> tuple[int, int]:
+    """(workloads whose supervisor took longer than `over_s`, all workloads), from the
+    scheduler's log: a no-op task's supervisor that misses its task's exit holds its
+    LocalExecutor worker for `[workers] min_heartbeat_interval` (docs/embedded.md)."""
+    durations = [float(line.split("duration=", 1)[1].split()[0])
+                 for line in scheduler_log.read_text().splitlines() if "Workload finished" in line and "duration=" in line]
+    return sum(d > over_s for d in durations), len(durations)
+
+
 def _gaps(run: dict[str, Any]) -> list[float]:
     """Seconds from one step's end to the next one's start (the chain's scheduling gaps)."""
     tasks = sorted(run["tasks"], key=lambda t: _parse(t["start_date"]))
@@ -160,6 +169,7 @@ def main() -> int:
                 gaps[dag_id] += _gaps(run)
         middle = f"noop_{args.steps // 2}"
         timelines = {dag_id: client.timeline(dag_id, last[dag_id], middle) for dag_id in dags}
+        held = _workloads_holding_a_worker(home / "home" / "logs" / "scheduler.log")
     finally:
         stack.down()
         shutil.rmtree(home, ignore_errors=True)
@@ -186,6 +196,7 @@ def main() -> int:
     print(f"  typical step (median task duration + median gap): component {typical['component_noop_chain']:.3f} s"
           f" | PythonOperator {typical['python_noop_chain']:.3f} s"
           f" | ratio {typical['component_noop_chain'] / typical['python_noop_chain']:.2f}x (goal <= 1.5x)")
+    print(f"  workloads whose supervisor held its worker over 4 s: {held[0]} of {held[1]}")
     for dag_id, events in timelines.items():
         print(f"  where {dag_id}'s {middle} spent its time (its log, last run):")
         for offset, text in events:
