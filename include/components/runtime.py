@@ -231,17 +231,22 @@ def exit_with(code: int) -> NoReturn:
     outcome is already written (Arrow's parquet threads, apache/arrow#34314: "terminate called
     without an active exception", exit -6, seen in CI after "succeeded"), and where a library's
     non-daemon thread would keep a finished step alive. The warm runtime's children end the same
-    way (`os._exit` after their flush)."""
+    way (`flush_and_exit`, without the server's exit handlers)."""
     import atexit
 
     try:
         atexit._run_exitfuncs()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        flush_and_exit(code)
+
+
+def flush_and_exit(code: int) -> NoReturn:
+    """What the step wrote reaches its pipes, then the process ends at once."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from airgenome.components.runtime import flush_and_exit
+
 HEADER = struct.Struct(">I")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # What every component step imports; loaded once here so a child starts with it in memory.
@@ -195,11 +197,8 @@ def _child(request: Request, fds: list[int], inherited: Sequence[socket.socket |
         traceback.print_exc()
         code = 1
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        # Not `exit_with`: the exit handlers here are the server's, inherited by the fork.
+        flush_and_exit(code)
 
 
 @dataclass
