@@ -31,7 +31,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.explain import models  # noqa: E402  (generated data, shared with the tests)
+from tests.processes import stop_process  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CALLS = 300  # per TreeSHAP probe: p95 of fewer calls swings with every stray scheduler tick
@@ -182,17 +182,6 @@ def process_tree_cpu(pid: int) -> float:
         total += table[current][1]
         todo += [child for child, (parent, _) in table.items() if parent == current]
     return total
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Its whole process group, by PID; SIGKILL if it ignores SIGTERM for 30 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
 
 
 def _wait_answering(client: Any, path: str, process: subprocess.Popen[bytes], what: str, ready: Any = None) -> None:

@@ -11,6 +11,7 @@ import pytest
 from airgenome.components import registry
 from airgenome.errors import InvalidInput
 from airgenome.sequence.validate import parse_sequence
+from tests.components.distributions import install_component_package
 
 PLUGIN = '''
 from pydantic import BaseModel, ConfigDict
@@ -40,12 +41,7 @@ SPEC = ComponentSpec(
 
 
 def _distribution(root: Path) -> None:
-    (root / "acme_components").mkdir(parents=True)
-    (root / "acme_components" / "__init__.py").write_text(PLUGIN)
-    info = root / "acme_components-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-components\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[airgenome.components]\nscale = acme_components:SPEC\n")
+    install_component_package(root, "acme_components", "scale", PLUGIN)
 
 
 def test_an_entry_point_component_is_discovered_and_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

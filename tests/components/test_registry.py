@@ -13,6 +13,7 @@ from airgenome.components import registry
 from airgenome.components.registry import ComponentSpec, Port, lazy
 from airgenome.errors import InvalidInput, NotFound
 from airgenome.sequence.spec import json_schema
+from tests.components.distributions import install_component_package
 
 HEAVY = ("airflow", "pandas", "sklearn", "tensorflow", "mlflow", "numpy", "shap", "pyspark", "aif360", "art")
 
@@ -119,12 +120,7 @@ def test_a_built_registry_is_reused_until_what_it_was_built_from_changes(
                                load=lazy("airgenome.components.genome", "noop")))
     assert "transform.acme-late" not in reg.all_names()
 
-    (site / "acme_late").mkdir()
-    (site / "acme_late" / "__init__.py").write_text(PLUGIN)
-    info = site / "acme_late-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-late\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[airgenome.components]\nlate = acme_late:SPEC\n")
+    install_component_package(site, "acme_late", "late", PLUGIN)
     assert reg.refresh() is True
     assert reg.get("transform.acme-late").source == "entry-point:late"
     assert reg.refresh() is False

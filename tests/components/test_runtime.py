@@ -11,6 +11,7 @@ import pytest
 
 from airgenome.components import lake
 from airgenome.components.runtime import ENTRYPOINT, EXIT_BAD_INPUT, EXIT_SKIP, main
+from tests.components.distributions import install_component_package
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -176,12 +177,7 @@ SPEC = ComponentSpec(name="transform.acme-linger", summary="leaves a thread behi
 
 
 def test_the_entrypoint_ends_with_the_outcome_without_waiting_for_leftover_threads(tmp_path: Path) -> None:
-    (tmp_path / "acme_linger").mkdir()
-    (tmp_path / "acme_linger" / "__init__.py").write_text(LINGERING)
-    info = tmp_path / "acme_linger-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-linger\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[airgenome.components]\nlinger = acme_linger:SPEC\n")
+    install_component_package(tmp_path, "acme_linger", "linger", LINGERING)
     env = {**_env(tmp_path, PARAMETERS="{}"), "PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     completed = subprocess.run(
         [sys.executable, *ENTRYPOINT[1:], "transform.acme-linger"], env=env, capture_output=True, text=True, timeout=120

@@ -18,6 +18,7 @@ import pytest
 from airgenome.components.warm import Request, read_answer, send_request
 from airgenome.embedded.stack import EmbeddedStack, _alive
 from airgenome.operators.step import StepFailed, StepProcess, base_environment
+from tests.components.distributions import install_component_package
 from tests.waiting import wait_until
 
 # A third-party component (found through PYTHONPATH and its entry point) that shows what the
@@ -67,12 +68,7 @@ class Log:
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("acme")
-    (root / "acme_probe").mkdir()
-    (root / "acme_probe" / "__init__.py").write_text(PLUGIN)
-    info = root / "acme_probe-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-probe\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[airgenome.components]\nprobe = acme_probe:SPEC\n")
+    install_component_package(root, "acme_probe", "probe", PLUGIN)
     return root
 
 

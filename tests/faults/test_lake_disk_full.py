@@ -184,10 +184,10 @@ def local_full_lake_run(
     """The same two steps in local mode, where the worker's machine has the full disk: run by a
     fresh Python (the `python` the step starts is the full-disk one) or forked by a warm
     runtime that was started on that disk."""
-    import signal
     import subprocess
 
     from airgenome.embedded.stack import EmbeddedStack
+    from tests.processes import stop_process
     from tests.waiting import wait_until
 
     root = _lake_environment(tmp_path, monkeypatch)
@@ -209,8 +209,7 @@ def local_full_lake_run(
         yield _two_steps(f"{PIPELINE}_{request.param}", "local", root)
     finally:
         if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+            stop_process(server)
 
 
 @pytest.mark.integration
@@ -221,13 +220,7 @@ def test_a_step_on_a_full_lake_fails_clearly_and_announces_nothing(full_lake_run
     error = task_error(run.output, "PodStepFailed", "big")
     assert error.startswith("the container exited with code 1 (Error); last log lines:\n"), error
     assert error.splitlines()[-1] == f"  airgenome: input.sklearn-dataset failed: {ENOSPC}"
-    # The small table was announced; nothing of the big one was, and no partial file is left.
-    small, big = (f"airgenome/{run.dag_id}/{step}/table" for step in ("small", "big"))
-    assert [event["rows"] for event in run.events[small]] == [5]
-    assert run.events[big] == []
-    assert run.xcom_task_ids == {"small"}
-    files = _files(run.lake)
-    assert len(files) == 1 and files[0].endswith("/small/table/table.parquet"), files
+    _only_the_small_table_was_announced(run)
 
 
 @pytest.mark.integration
@@ -242,6 +235,11 @@ def test_a_local_step_on_a_full_lake_fails_clearly_and_announces_nothing(local_f
     # The stderr tail the task's error quotes ends with the component's own last line.
     tail = run.output.split(header)[-1].splitlines()
     assert f"airgenome: input.sklearn-dataset failed: {ENOSPC}" in tail[:20], tail[:20]
+    _only_the_small_table_was_announced(run)
+
+
+def _only_the_small_table_was_announced(run: LakeRun) -> None:
+    """The small table was announced; nothing of the big one was, and no partial file is left."""
     small, big = (f"airgenome/{run.dag_id}/{step}/table" for step in ("small", "big"))
     assert [event["rows"] for event in run.events[small]] == [5]
     assert run.events[big] == []

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import pytest
 
 from airgenome.errors import Unavailable
 from tests.conftest import PluginClient, free_port
+from tests.processes import stop_process
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -286,12 +286,7 @@ def mlflow_server(port: int, folder: Path, backend: Path) -> Iterator[str]:
         assert process.poll() is None, (folder / "server.log").read_text()[-3000:]
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_process(process)
 
 
 def _healthy(url: str) -> bool:
